@@ -1,0 +1,3 @@
+"""escalation: the Case Resolution Protocol escalation engine for Safeguarding Children Partnerships."""
+
+__version__ = "0.1.0"

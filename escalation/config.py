@@ -1,0 +1,84 @@
+"""Settings from the environment, read once and strictly by the entry points.
+
+Every variable is documented in the README's configuration table. A bad value fails at start-up
+with a message naming the variable, never later in the middle of a sweep.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+
+from escalation.errors import EscalationError
+
+DEFAULT_DATABASE_FILE = "escalation.db"
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+class ConfigError(EscalationError):
+    """An environment variable with a bad value; the message names it."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: URL
+    workflows_dir: Path | None
+    base_url: str
+    log_level: int
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, cwd: Path | None = None) -> Settings:
+        env = os.environ if env is None else env
+        return cls(
+            database_url=_database_url(env.get("ESCALATION_DATABASE_URL"), cwd or Path.cwd()),
+            workflows_dir=_workflows_dir(env.get("ESCALATION_WORKFLOWS_DIR")),
+            base_url=_base_url(env.get("ESCALATION_BASE_URL", "http://localhost:8000")),
+            log_level=_log_level(env.get("ESCALATION_LOG_LEVEL", "WARNING")),
+        )
+
+
+def _database_url(raw: str | None, cwd: Path) -> URL:
+    if not raw:
+        return make_url(f"sqlite:///{cwd / DEFAULT_DATABASE_FILE}")
+    try:
+        url = make_url(raw)
+    except ArgumentError as exc:
+        raise ConfigError(f"ESCALATION_DATABASE_URL: {raw!r} is not a database URL") from exc
+    backend = url.get_backend_name()
+    if backend == "postgres":
+        backend = "postgresql"
+    if backend not in ("sqlite", "postgresql"):
+        raise ConfigError(
+            f"ESCALATION_DATABASE_URL: '{backend}' is not supported; use sqlite:///FILE or "
+            "postgresql://USER@HOST/DB"
+        )
+    if backend == "postgresql" and url.get_driver_name() in ("", "psycopg2", "postgresql"):
+        url = url.set(drivername="postgresql+psycopg")
+    return url
+
+
+def _workflows_dir(raw: str | None) -> Path | None:
+    if not raw:
+        return None
+    path = Path(raw)
+    if not path.is_dir():
+        raise ConfigError(f"ESCALATION_WORKFLOWS_DIR: {raw!r} is not a directory")
+    return path
+
+
+def _base_url(raw: str) -> str:
+    if not raw.startswith(("http://", "https://")):
+        raise ConfigError(f"ESCALATION_BASE_URL: {raw!r} must start with http:// or https://")
+    return raw.rstrip("/")
+
+
+def _log_level(raw: str) -> int:
+    if raw.upper() not in LOG_LEVELS:
+        raise ConfigError(f"ESCALATION_LOG_LEVEL: {raw!r} is not one of {', '.join(LOG_LEVELS)}")
+    return int(getattr(logging, raw.upper()))

@@ -1,0 +1,176 @@
+"""Checking what a user gives us, field by field, before anything is written.
+
+Every problem raises `InvalidInput(field, problem)`; the field names are those of the CLI options
+(without the leading dashes) and of the JSON API to come.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any, TypeVar
+
+from email_validator import EmailNotValidError, validate_email
+
+from escalation.errors import InvalidInput
+from escalation.protocol_model import Category, Outcome, Protocol, ResponseKind
+
+E = TypeVar("E", bound=StrEnum)
+
+
+@dataclass
+class RaiseRequest:
+    """Everything PROTOCOL.md §6 records when a challenge is raised, as the user typed it."""
+
+    partnership: str
+    raising_org: str
+    raiser_name: str
+    responding_org: str
+    child_ref: str
+    category: str
+    decision: str
+    concern: str
+    desired_outcome: str
+    voice_of_child: str
+    raiser_email: str | None = None
+    responding_team: str | None = None
+    responder_name: str | None = None
+    responder_email: str | None = None
+    child_initials: str | None = None
+    child_birth_year: int | None = None
+    siblings_affected: int = 0
+    decision_date: str | None = None
+    decision_ref: str | None = None
+    need_raiser_view: int | None = None
+    need_decision: int | None = None
+    evidence: str | None = None
+    urgent: bool = False
+    start_level: int = 1
+    start_reason: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Resolution:
+    outcome: str
+    statement: str
+    life_improvement: str
+    recorded_on_both_files: bool | None = None
+
+
+def text(name: str, value: str | None, limit: int = 10_000) -> str:
+    if value is None or not value.strip():
+        raise InvalidInput(name, "is required and must not be empty")
+    if len(value) > limit:
+        raise InvalidInput(name, f"is {len(value)} characters long; the limit is {limit}")
+    return value.strip()
+
+
+def optional_text(name: str, value: str | None, limit: int = 10_000) -> str | None:
+    return None if value is None or not value.strip() else text(name, value, limit)
+
+
+def choice(name: str, value: str | None, enum: type[E]) -> E:
+    options = ", ".join(member.value for member in enum)
+    if value is None or value.strip() == "":
+        raise InvalidInput(name, f"is required; one of {options}")
+    try:
+        return enum(value.strip().lower().replace("-", "_"))
+    except ValueError:
+        raise InvalidInput(name, f"{value!r} is not one of {options}") from None
+
+
+def email(name: str, value: str | None) -> str | None:
+    if value is None or not value.strip():
+        return None
+    try:
+        return validate_email(value.strip(), check_deliverability=False).normalized
+    except EmailNotValidError as exc:
+        raise InvalidInput(name, f"{value!r} is not a valid email address ({exc})") from None
+
+
+def need_level(name: str, value: int | None, protocol: Protocol) -> int | None:
+    if value is None:
+        return None
+    if value not in protocol.levels_of_need:
+        known = ", ".join(f"{k} {v}" for k, v in sorted(protocol.levels_of_need.items()))
+        raise InvalidInput(name, f"{value} is not a level of need in {protocol.id} ({known})")
+    return value
+
+
+def past_date(name: str, value: str | None, today: date) -> str | None:
+    if value is None or not value.strip():
+        return None
+    try:
+        parsed = date.fromisoformat(value.strip())
+    except ValueError:
+        raise InvalidInput(name, f"{value!r} is not a date like 2026-11-20") from None
+    if parsed > today:
+        raise InvalidInput(name, f"{parsed} is in the future")
+    return parsed.isoformat()
+
+
+def initials(value: str | None) -> str | None:
+    if value is None or not value.strip():
+        return None
+    if not re.fullmatch(r"[A-Za-z]{1,4}", value.strip()):
+        raise InvalidInput("child-initials", f"{value!r} must be 1 to 4 letters, e.g. JS")
+    return value.strip().upper()
+
+
+def birth_year(value: int | None, now: datetime) -> int | None:
+    if value is None:
+        return None
+    if not now.year - 19 <= value <= now.year:
+        raise InvalidInput("child-birth-year",
+                           f"{value} is not a child's year of birth ({now.year - 19}–{now.year})")
+    return value
+
+
+def start_level(value: int, reason: str | None, protocol: Protocol) -> tuple[int, str | None]:
+    numbers = [level.number for level in protocol.levels]
+    if value not in numbers:
+        raise InvalidInput("start-level", f"{value} is not a level of {protocol.id} "
+                                          f"({numbers[0]}–{numbers[-1]})")
+    if value > numbers[0]:
+        return value, text("start-reason", reason, 2000)
+    return value, optional_text("start-reason", reason, 2000)
+
+
+def resolution(value: Resolution) -> dict[str, Any]:
+    return {
+        "outcome": choice("outcome", value.outcome, Outcome).value,
+        "statement": text("statement", value.statement),
+        "life_improvement": text("life-improvement", value.life_improvement),
+        "recorded_on_both_files": value.recorded_on_both_files,
+    }
+
+
+def response_kind(value: str | None) -> str:
+    return choice("kind", value, ResponseKind).value
+
+
+def category(value: str | None) -> str:
+    return choice("category", value, Category).value
+
+
+_ACTION_RE = re.compile(r"^(?P<what>[^|]+?)\s*(\|\s*(?P<owner>[^|]+?)\s*)?(\|\s*(?P<by>[^|]+?))?$")
+
+
+def actions(values: list[str] | tuple[str, ...]) -> list[dict[str, str | None]]:
+    """Actions given as "what | owner | YYYY-MM-DD" (owner and date optional)."""
+    parsed = []
+    for index, raw in enumerate(values, start=1):
+        match = _ACTION_RE.match(raw.strip())
+        if match is None or not match.group("what").strip():
+            raise InvalidInput(f"action[{index}]", f"{raw!r} is not like 'what | owner | 2026-12-01'")
+        by = match.group("by")
+        if by is not None:
+            try:
+                by = date.fromisoformat(by).isoformat()
+            except ValueError:
+                raise InvalidInput(f"action[{index}]", f"{by!r} is not a date like 2026-12-01") from None
+        parsed.append({"what": match.group("what").strip(), "owner": match.group("owner"), "by": by})
+    return parsed

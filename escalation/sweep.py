@@ -1,0 +1,187 @@
+"""The sweep: apply every deadline due as of `now`, once.
+
+It claims pending deadlines due by `now`, oldest first, in batches (FOR UPDATE SKIP LOCKED on
+PostgreSQL, so several sweepers share the work; SQLite serialises writers). Each deadline is
+applied inside a savepoint of the batch's transaction together with its transition, chronology
+entry and queued notices, and marked done, so running the sweep again finds nothing to do.
+
+Catching up after a missed night or week: a reminder whose moment has passed (the deadline it
+announced is gone) is recorded as skipped, not sent late; a lapse escalates once, and the new
+level's clock starts now, when the escalation is applied, so nobody is hit by a cascade of lapses
+that nobody was told about.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from escalation import store
+from escalation.errors import EscalationError, InvalidInput
+from escalation.machine import FINISHED, Event, split_state
+from escalation.models import Challenge, Deadline
+from escalation.notices import Audience, Notice, NoticeKind, describe
+from escalation.planner import DeadlineKind, DeadlineStatus
+from escalation.protocol import ProtocolRegistry
+from escalation.service import SYSTEM, Service
+from escalation.workdays import to_local_iso, utc
+
+log = logging.getLogger(__name__)
+_WARNED: set[str] = set()
+
+
+@dataclass
+class SweepResult:
+    now: datetime
+    claimed: int = 0
+    applied: Counter[str] = field(default_factory=Counter)
+    skipped: int = 0
+    deferred: int = 0
+    failed: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, object]:
+        return {"now": to_local_iso(self.now), "claimed": self.claimed,
+                "applied": dict(self.applied), "skipped": self.skipped,
+                "deferred": self.deferred, "failed": self.failed, "warnings": self.warnings}
+
+    def summary(self) -> str:
+        applied = ", ".join(f"{n} {kind.replace('_', ' ')}" for kind, n in sorted(self.applied.items()))
+        return (f"sweep as of {to_local_iso(self.now)}: {self.claimed} due, "
+                f"{sum(self.applied.values())} applied ({applied or 'nothing'}), "
+                f"{self.skipped} skipped as past, {self.deferred} deferred, {self.failed} failed")
+
+
+def run_once(service: Service, now: datetime, batch_size: int = 200) -> SweepResult:
+    """Apply everything due as of `now`; safe to run again, and beside other sweepers."""
+    result = SweepResult(utc(now), warnings=coverage_warnings_for(service.registry, now))
+    for warning in result.warnings:
+        if warning not in _WARNED:  # once per process, not once per sweep of a long-lived worker
+            _WARNED.add(warning)
+            log.warning("holiday data: %s", warning)
+    passed_over: set[int] = set()
+    while True:
+        with service.sessions.begin() as session:
+            batch = [d for d in store.claim_due(session, result.now, batch_size + len(passed_over))
+                     if d.id not in passed_over][:batch_size]
+            if not batch:
+                return result
+            for deadline in batch:
+                _apply_one(service, session, deadline, result, passed_over)
+
+
+def coverage_warnings_for(registry: ProtocolRegistry, now: datetime) -> list[str]:
+    """Holiday-data warnings for every loaded protocol, each said once."""
+    warnings: list[str] = []
+    for protocol in registry.all():
+        calendar = protocol.calendar()
+        for warning in calendar.coverage_warnings(calendar.local_date(now)):
+            if warning not in warnings:
+                warnings.append(warning)
+    return warnings
+
+
+def _apply_one(service: Service, session: Session, deadline: Deadline, result: SweepResult,
+               passed_over: set[int]) -> None:
+    result.claimed += 1
+    savepoint = session.begin_nested()
+    try:
+        outcome = apply_deadline(service, session, deadline, result.now)
+        savepoint.commit()
+    except InvalidInput as exc:
+        # An event was recorded with a later --now than this sweep's: leave it for a later run.
+        savepoint.rollback()
+        passed_over.add(deadline.id)
+        result.deferred += 1
+        log.warning("deadline %s deferred: %s", deadline.id, exc)
+        return
+    except EscalationError as exc:
+        savepoint.rollback()
+        passed_over.add(deadline.id)
+        deadline.status, deadline.processed_at = DeadlineStatus.FAILED.value, result.now
+        deadline.detail = type(exc).__name__
+        result.failed += 1
+        log.error("deadline %s (%s) failed: %s", deadline.id, deadline.kind, type(exc).__name__)
+        return
+    if outcome == DeadlineStatus.SKIPPED:
+        result.skipped += 1
+    else:
+        result.applied[deadline.kind] += 1
+
+
+def apply_deadline(service: Service, session: Session, deadline: Deadline, now: datetime
+                   ) -> DeadlineStatus:
+    """Act on one claimed deadline; returns DONE or SKIPPED (or CANCELLED if moot)."""
+    challenge = store.load_challenge_by_id(session, deadline.challenge_id)
+    deadline.processed_at = now
+    if split_state(challenge.state)[1] in FINISHED:
+        deadline.status = DeadlineStatus.CANCELLED.value
+        return DeadlineStatus.CANCELLED
+    if deadline.expires_at is not None and deadline.expires_at <= now:
+        deadline.status = DeadlineStatus.SKIPPED.value
+        _record_skip(service, session, challenge, deadline, now)
+        return DeadlineStatus.SKIPPED
+    deadline.status = DeadlineStatus.DONE.value
+    session.flush()
+    _ACTIONS[DeadlineKind(deadline.kind)](service, session, challenge, deadline, now)
+    return DeadlineStatus.DONE
+
+
+def _record_skip(service: Service, session: Session, challenge: Challenge, deadline: Deadline,
+                 now: datetime) -> None:
+    what = deadline.kind.replace("_", " ")
+    service.record(session, challenge, now, SYSTEM, f"{deadline.kind}_skipped",
+                   f"{what.capitalize()} due {to_local_iso(deadline.due_at)} was not sent",
+                   "Skipped: the sweep ran after the deadline it announced had passed",
+                   "none: a later step of the protocol has already taken over")
+
+
+def _remind(kind: NoticeKind, audience: tuple[Audience, ...], concern: str):  # type: ignore[no-untyped-def]
+    def act(service: Service, session: Session, challenge: Challenge, deadline: Deadline,
+            now: datetime) -> None:
+        stage = challenge.current_stage
+        due = stage.due_at if stage is not None and stage.ended_at is None else None
+        if kind is NoticeKind.REMINDER and stage is not None:
+            stage.reminders_sent += 1
+        notice = Notice(kind, challenge.level, audience, due)
+        lines = [describe(notice), *service.notifier.queue(session, challenge, notice, now)]
+        by = f"; due by {to_local_iso(due)}" if due else ""
+        service.record(session, challenge, now, SYSTEM, kind.value,
+                       concern.format(level=challenge.level), "; ".join(lines),
+                       f"{deadline.detail or kind.value}{by}")
+    return act
+
+
+def _fire(event: Event, concern: str, **args: str):  # type: ignore[no-untyped-def]
+    def act(service: Service, session: Session, challenge: Challenge, deadline: Deadline,
+            now: datetime) -> None:
+        text = concern.format(due=to_local_iso(deadline.due_at), level=challenge.level)
+        service.transition(session, challenge, event, now, {"reason": text, **args}, text)
+    return act
+
+
+_ACTIONS = {
+    DeadlineKind.ACKNOWLEDGEMENT_DUE: _remind(
+        NoticeKind.ACKNOWLEDGEMENT_OVERDUE, (Audience.RESPONDER,),
+        "Level {level} challenge not yet acknowledged"),
+    DeadlineKind.REMINDER: _remind(NoticeKind.REMINDER, (Audience.RESPONDER,),
+                                   "No response yet at level {level}"),
+    DeadlineKind.OVERDUE_REMINDER: _remind(
+        NoticeKind.OVERDUE, (Audience.RESPONDER, Audience.RAISER, Audience.PARTNERSHIP),
+        "Level {level} response is overdue"),
+    DeadlineKind.RAISER_REMINDER: _remind(
+        NoticeKind.RAISER_REMINDER, (Audience.RAISER,),
+        "The raiser has not yet accepted, escalated, reopened or closed"),
+    DeadlineKind.OUTCOME_REMINDER: _remind(
+        NoticeKind.OUTCOME_REMINDER, (Audience.RAISER,),
+        "The outcome check has not been answered"),
+    DeadlineKind.RESPONSE_DUE: _fire(Event.LAPSE, "No response at level {level} by {due}"),
+    DeadlineKind.OUTCOME_CHECK: _fire(Event.REQUEST_OUTCOME,
+                                      "Outcome check due: has the child's situation improved?"),
+    DeadlineKind.OUTCOME_CLOSE: _fire(Event.CLOSE, "Outcome check not answered by {due}",
+                                      closed_reason="outcome not confirmed"),
+}

@@ -1,0 +1,138 @@
+"""Shared fixtures: a real database per test (SQLite, and PostgreSQL where marked), the shipped
+protocols, the directory of personas and small explicit builders.
+
+PostgreSQL: `ESCALATION_TEST_POSTGRES_URL` (default: the local server's `test` database). Each
+test session works in a schema of its own, created with the Alembic migrations and dropped at the
+end; each test starts from empty tables. When the server cannot be reached the PostgreSQL tests
+are skipped on a developer's machine but FAIL under CI (`CI` set), so CI can never go green
+without them.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, text
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from escalation import db, directory
+from escalation.intake import RaiseRequest
+from escalation.models import Base
+from escalation.protocol import ProtocolRegistry, load_registry
+from escalation.resources import workflows_dir
+from escalation.service import Service
+from escalation.workdays import LONDON
+
+FIXTURES = Path(__file__).parent / "fixtures"
+POSTGRES_URL = os.environ.get(
+    "ESCALATION_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+# Personas
+SCHOOL = "Ashcombe Primary School"
+FRONT_DOOR = "Devon Front Door"
+SCHOOL_DSL = "Dana Lead"
+SOCIAL_WORKER = "Alex Social Worker"
+TEAM_MANAGER = "Morgan Team Manager"
+SERVICE_MANAGER = "Jo Service Manager"
+BUSINESS_MANAGER = "Pip Business Manager"
+
+
+def london(text_value: str) -> datetime:
+    """A Europe/London wall-clock time, e.g. london("2026-12-07 10:00")."""
+    return datetime.fromisoformat(text_value).replace(tzinfo=LONDON)
+
+
+@pytest.fixture(scope="session")
+def registry() -> ProtocolRegistry:
+    return load_registry(workflows_dir())
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    engine = db.make_engine(f"sqlite:///{path}")
+    db.upgrade(engine)
+    engine.dispose()
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_schema() -> Iterator[tuple[Engine, str]]:
+    schema = f"escalation_test_{uuid.uuid4().hex[:10]}"
+    admin = db.make_engine(POSTGRES_URL)
+    try:
+        with admin.begin() as connection:
+            connection.execute(text(f"CREATE SCHEMA {schema}"))
+    except OperationalError as exc:
+        admin.dispose()
+        message = f"PostgreSQL not reachable at {POSTGRES_URL}: {exc.orig}"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    engine = db.make_engine(_with_search_path(schema))
+    db.upgrade(engine)
+    yield engine, schema
+    engine.dispose()
+    with admin.begin() as connection:
+        connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+    admin.dispose()
+
+
+def _with_search_path(schema: str) -> str:
+    separator = "&" if "?" in POSTGRES_URL else "?"
+    return f"{POSTGRES_URL}{separator}options=-csearch_path%3D{schema}"
+
+
+def _empty_tables(engine: Engine) -> None:
+    names = ", ".join(table.name for table in Base.metadata.sorted_tables)
+    with engine.begin() as connection:
+        connection.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    if request.param == "sqlite":
+        path = tmp_path / "escalation.db"
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+        sqlite_engine = db.make_engine(f"sqlite:///{path}")
+        yield sqlite_engine
+        sqlite_engine.dispose()
+        return
+    pg_engine, _ = request.getfixturevalue("postgres_schema")
+    _empty_tables(pg_engine)
+    yield pg_engine
+
+
+@pytest.fixture
+def sessions(engine: Engine) -> sessionmaker[Session]:
+    return db.session_factory(engine)
+
+
+@pytest.fixture
+def service(sessions: sessionmaker[Session], registry: ProtocolRegistry) -> Service:
+    directory.import_csv(sessions, FIXTURES / "directory.csv", registry.partnerships())
+    return Service(sessions, registry)
+
+
+def raise_request(**overrides: Any) -> RaiseRequest:
+    """A school DSL's challenge to a Front Door threshold decision; override any field."""
+    fields: dict[str, Any] = {
+        "partnership": "devon", "raising_org": SCHOOL, "raiser_name": SCHOOL_DSL,
+        "raiser_email": "dsl@ashcombe.example.org", "responding_org": FRONT_DOOR,
+        "child_ref": "CHILD-REF-001", "child_initials": "AB", "child_birth_year": 2015,
+        "category": "threshold", "decision": "Referral judged below threshold",
+        "decision_date": "2026-11-20", "concern": "Attendance falling; disclosures at school",
+        "desired_outcome": "A social work assessment",
+        "voice_of_child": "The child says they are frightened at home",
+        "need_raiser_view": 4, "need_decision": 2,
+    }
+    fields.update(overrides)
+    return RaiseRequest(**fields)
