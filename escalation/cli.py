@@ -37,8 +37,11 @@ class App:
     def __init__(self, now: datetime | None) -> None:
         self.settings = Settings.from_env()
         self.fixed_now = now
-        logging.basicConfig(level=self.settings.log_level, stream=sys.stderr,
-                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        logging.basicConfig(
+            level=self.settings.log_level,
+            stream=sys.stderr,
+            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        )
 
     @property
     def now(self) -> datetime:
@@ -74,6 +77,7 @@ def handle_errors(func: F) -> F:
         except EscalationError as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(1)
+
     return wrapper  # type: ignore[return-value]
 
 
@@ -87,9 +91,13 @@ def _parse_now(ctx: click.Context, param: click.Parameter, value: str | None) ->
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.option("--now", metavar="ISO-8601", callback=_parse_now,
-              help="Act as if it were this instant (simulation and tests). Without an offset it "
-                   "is Europe/London local time. Chronology entries still record the real time.")
+@click.option(
+    "--now",
+    metavar="ISO-8601",
+    callback=_parse_now,
+    help="Act as if it were this instant (simulation and tests). Without an offset it "
+    "is Europe/London local time. Chronology entries still record the real time.",
+)
 @click.version_option(package_name="escalation")
 @click.pass_context
 def main(ctx: click.Context, now: datetime | None) -> None:
@@ -119,6 +127,7 @@ def emit_json(data: Any) -> None:
 
 # -- db ------------------------------------------------------------------------------------------
 
+
 @main.group("db")
 def db_group() -> None:
     """Create or upgrade the database schema (Alembic migrations)."""
@@ -139,11 +148,14 @@ def db_upgrade(app: App) -> None:
 @handle_errors
 def db_current(app: App) -> None:
     """Show the schema revision of the database and the one this version needs."""
-    click.echo(f"database: {db.current_revision(app.engine) or 'empty'}; "
-               f"this version needs: {db.head_revision()}")
+    click.echo(
+        f"database: {db.current_revision(app.engine) or 'empty'}; "
+        f"this version needs: {db.head_revision()}"
+    )
 
 
 # -- workflows -----------------------------------------------------------------------------------
+
 
 @main.group("workflows")
 def workflows_group() -> None:
@@ -164,15 +176,22 @@ def workflows_validate(app: App, files: tuple[Path, ...]) -> None:
     else:
         registry = load_registry(app.settings.workflows_dir or resources.workflows_dir())
     for protocol in registry.all():
-        click.echo(f"ok  {protocol.source_file}: {protocol.id} version {protocol.version} "
-                   f"({len(protocol.levels)} levels)")
+        click.echo(
+            f"ok  {protocol.source_file}: {protocol.id} version {protocol.version} "
+            f"({len(protocol.levels)} levels)"
+        )
     for warning in sweep.coverage_warnings_for(registry, app.now):
         click.echo(f"warning: {warning}", err=True)
 
 
 def _protocol_option(func: F) -> F:
-    func = click.option("--version", "version", type=int, default=None,
-                        help="Protocol version (default: the newest).")(func)
+    func = click.option(
+        "--version",
+        "version",
+        type=int,
+        default=None,
+        help="Protocol version (default: the newest).",
+    )(func)
     return click.argument("protocol_id")(func)  # type: ignore[return-value]
 
 
@@ -196,18 +215,30 @@ def workflows_diagram(app: App, protocol_id: str, version: int | None) -> None:
 
 # -- due -----------------------------------------------------------------------------------------
 
+
 @main.command("due")
 @click.option("--workflow", "protocol_id", required=True, help="Protocol id, e.g. devon.")
 @click.option("--level", type=int, required=True, help="Level number (1 = practitioner).")
-@click.option("--start", required=True, metavar="ISO-8601",
-              help="When the level opens; without an offset, Europe/London local time.")
+@click.option(
+    "--start",
+    required=True,
+    metavar="ISO-8601",
+    help="When the level opens; without an offset, Europe/London local time.",
+)
 @click.option("--urgent", is_flag=True, help="Use the level's urgent (working-hours) timescales.")
 @click.option("--version", type=int, default=None, help="Protocol version (default: newest).")
 @click.option("--json", "as_json", is_flag=True, help="Print {due_at, reminders} as JSON.")
 @pass_app
 @handle_errors
-def due(app: App, protocol_id: str, level: int, start: str, urgent: bool, version: int | None,
-        as_json: bool) -> None:
+def due(
+    app: App,
+    protocol_id: str,
+    level: int,
+    start: str,
+    urgent: bool,
+    version: int | None,
+    as_json: bool,
+) -> None:
     """When a level opened at --start is due, and when its reminders go.
 
     \b
@@ -217,18 +248,25 @@ def due(app: App, protocol_id: str, level: int, start: str, urgent: bool, versio
 
     protocol = app.registry.get(protocol_id, version)
     if level not in [lvl.number for lvl in protocol.levels]:
-        raise click.BadParameter(f"{level} is not a level of {protocol.id} "
-                                 f"(1–{protocol.top_level})", param_hint="--level")
+        raise click.BadParameter(
+            f"{level} is not a level of {protocol.id} (1–{protocol.top_level})",
+            param_hint="--level",
+        )
     plan = plan_stage(protocol, level, urgent, parse_instant(start))
     reminders = [d.due_at for d in plan.deadlines if d.kind is DeadlineKind.REMINDER]
-    data = {"due_at": to_local_iso(plan.due_at), "reminders": [to_local_iso(r) for r in reminders],
-            "acknowledge_by": to_local_iso(plan.acknowledge_due_at)}
+    data = {
+        "due_at": to_local_iso(plan.due_at),
+        "reminders": [to_local_iso(r) for r in reminders],
+        "acknowledge_by": to_local_iso(plan.acknowledge_due_at),
+    }
     if as_json:
         emit_json(data)
         return
     timescales = protocol.level(level).timescales(urgent)
-    click.echo(f"{protocol.key} level {level} ({protocol.level(level).name}), "
-               f"{'urgent' if urgent else 'normal'}: response within {timescales.response_due}")
+    click.echo(
+        f"{protocol.key} level {level} ({protocol.level(level).name}), "
+        f"{'urgent' if urgent else 'normal'}: response within {timescales.response_due}"
+    )
     click.echo(f"  due at          {data['due_at']}")
     click.echo(f"  acknowledge by  {data['acknowledge_by']}")
     for before, at in zip(timescales.reminders, data["reminders"], strict=False):
@@ -236,6 +274,7 @@ def due(app: App, protocol_id: str, level: int, start: str, urgent: bool, versio
 
 
 # -- directory -----------------------------------------------------------------------------------
+
 
 @main.group("orgs")
 def orgs_group() -> None:
@@ -255,8 +294,10 @@ def orgs_import(app: App, csv_file: Path) -> None:
     role: practitioner, dsl, line_manager, senior_manager, partnership, admin
     """
     result = directory.import_csv(app.sessions, csv_file, app.registry.partnerships())
-    click.echo(f"imported {csv_file.name}: {result.rows} rows, {result.organisations_added} new "
-               f"organisations, {result.contacts_added} new contacts")
+    click.echo(
+        f"imported {csv_file.name}: {result.rows} rows, {result.organisations_added} new "
+        f"organisations, {result.contacts_added} new contacts"
+    )
 
 
 @orgs_group.command("list")
@@ -274,9 +315,15 @@ def orgs_list(app: App, partnership: str | None) -> None:
 
 # -- sweep ---------------------------------------------------------------------------------------
 
+
 @main.command("sweep")
-@click.option("--batch-size", type=click.IntRange(1, 10_000), default=200, show_default=True,
-              help="Deadlines claimed per transaction.")
+@click.option(
+    "--batch-size",
+    type=click.IntRange(1, 10_000),
+    default=200,
+    show_default=True,
+    help="Deadlines claimed per transaction.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @pass_app
 @handle_errors

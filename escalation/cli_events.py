@@ -23,13 +23,19 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _json_option(func: F) -> F:
-    return click.option("--json", "as_json", is_flag=True,
-                        help="Print the challenge as JSON.")(func)  # type: ignore[return-value]
+    return click.option("--json", "as_json", is_flag=True, help="Print the challenge as JSON.")(
+        func
+    )  # type: ignore[return-value]
 
 
 def _by_option(func: F) -> F:
-    return click.option("--by", "who", required=True, metavar="NAME",
-                        help="The person acting (recorded in the chronology).")(func)  # type: ignore[return-value]
+    return click.option(
+        "--by",
+        "who",
+        required=True,
+        metavar="NAME",
+        help="The person acting (recorded in the chronology).",
+    )(func)  # type: ignore[return-value]
 
 
 def print_challenge(app: App, reference: str, as_json: bool, full: bool = False) -> None:
@@ -43,18 +49,28 @@ def print_challenge(app: App, reference: str, as_json: bool, full: bool = False)
             click.echo(challenge_text(challenge, protocol, pending))
         else:
             due = current_due(challenge)
-            click.echo(f"{challenge.reference}: {challenge.state}"
-                       + (f", due {to_local_iso(due)}" if due else ""))
+            click.echo(
+                f"{challenge.reference}: {challenge.state}"
+                + (f", due {to_local_iso(due)}" if due else "")
+            )
 
 
 _RESOLUTION_OPTIONS = [
-    click.option("--outcome", required=True, type=click.Choice([o.value for o in Outcome]),
-                 help="The final outcome."),
+    click.option(
+        "--outcome",
+        required=True,
+        type=click.Choice([o.value for o in Outcome]),
+        help="The final outcome.",
+    ),
     click.option("--statement", required=True, help="The agreed written outcome statement."),
-    click.option("--life-improvement", required=True,
-                 help="How will life improve for the child? (required)"),
-    click.option("--recorded-on-both-files/--not-recorded-on-both-files", default=None,
-                 help="Whether the outcome is recorded on both agencies' files."),
+    click.option(
+        "--life-improvement", required=True, help="How will life improve for the child? (required)"
+    ),
+    click.option(
+        "--recorded-on-both-files/--not-recorded-on-both-files",
+        default=None,
+        help="Whether the outcome is recorded on both agencies' files.",
+    ),
 ]
 
 
@@ -65,8 +81,24 @@ def _resolution_options(func: F) -> F:
 
 
 def register(main: click.Group) -> None:
-    for command in (raise_command, acknowledge, respond, accept, escalate, pause, resume, extend,
-                    withdraw, resolve, outcome, reopen, close, show, list_command, chronology):
+    for command in (
+        raise_command,
+        acknowledge,
+        respond,
+        accept,
+        escalate,
+        pause,
+        resume,
+        extend,
+        withdraw,
+        resolve,
+        outcome,
+        reopen,
+        close,
+        show,
+        list_command,
+        chronology,
+    ):
         main.add_command(command)
 
 
@@ -75,7 +107,9 @@ def register(main: click.Group) -> None:
 @click.option("--raising-org", required=True, help="Your organisation, as in the directory.")
 @click.option("--raiser-name", required=True, help="Your name.")
 @click.option("--raiser-email", help="Your email address.")
-@click.option("--responding-org", required=True, help="The organisation whose decision you challenge.")
+@click.option(
+    "--responding-org", required=True, help="The organisation whose decision you challenge."
+)
 @click.option("--responding-team", help="The team that made the decision.")
 @click.option("--responder-name", help="The decision-maker, if known.")
 @click.option("--responder-email", help="The decision-maker's email, if known.")
@@ -83,8 +117,12 @@ def register(main: click.Group) -> None:
 @click.option("--child-initials", help="The child's initials (1–4 letters).")
 @click.option("--child-birth-year", type=int, help="The child's year of birth.")
 @click.option("--siblings-affected", type=click.IntRange(0, 30), default=0, show_default=True)
-@click.option("--category", required=True, type=click.Choice([c.value for c in Category]),
-              help="What kind of disagreement.")
+@click.option(
+    "--category",
+    required=True,
+    type=click.Choice([c.value for c in Category]),
+    help="What kind of disagreement.",
+)
 @click.option("--decision", required=True, help="The decision being challenged.")
 @click.option("--decision-date", metavar="YYYY-MM-DD", help="When that decision was made.")
 @click.option("--decision-ref", help="The decision's reference.")
@@ -93,12 +131,23 @@ def register(main: click.Group) -> None:
 @click.option("--concern", required=True, help="Summary of the concern (factual).")
 @click.option("--evidence", help="The evidence for it.")
 @click.option("--desired-outcome", required=True, help="What you want to happen.")
-@click.option("--voice-of-child", required=True,
-              help="How the child's views and lived experience inform the challenge.")
-@click.option("--urgent", is_flag=True, help="Hour-based timescales (not for immediate risk: "
-                                             "phone the front door or 999).")
-@click.option("--start-level", type=int, default=1, show_default=True,
-              help="Start above level 1 (risk to the child); needs --start-reason.")
+@click.option(
+    "--voice-of-child",
+    required=True,
+    help="How the child's views and lived experience inform the challenge.",
+)
+@click.option(
+    "--urgent",
+    is_flag=True,
+    help="Hour-based timescales (not for immediate risk: phone the front door or 999).",
+)
+@click.option(
+    "--start-level",
+    type=int,
+    default=1,
+    show_default=True,
+    help="Start above level 1 (risk to the child); needs --start-reason.",
+)
 @click.option("--start-reason", help="Why the challenge starts above level 1.")
 @_json_option
 @pass_app
@@ -122,6 +171,7 @@ def _event_command(name: str, help_text: str) -> Callable[[F], click.Command]:
         func = _json_option(func)
         func = click.argument("reference")(func)
         return click.command(name, help=help_text)(func)
+
     return decorate
 
 
@@ -134,13 +184,29 @@ def acknowledge(app: App, reference: str, who: str, as_json: bool) -> None:
 
 @_event_command("respond", "Record the response at the current level (the responder).")
 @_by_option
-@click.option("--kind", required=True, type=click.Choice([k.value for k in ResponseKind]),
-              help="Decision changed, upheld (with rationale) or partly changed.")
+@click.option(
+    "--kind",
+    required=True,
+    type=click.Choice([k.value for k in ResponseKind]),
+    help="Decision changed, upheld (with rationale) or partly changed.",
+)
 @click.option("--summary", required=True, help="The response and its rationale.")
-@click.option("--action", "actions", multiple=True, metavar="'WHAT | OWNER | YYYY-MM-DD'",
-              help="An action agreed; repeat for several.")
-def respond(app: App, reference: str, who: str, kind: str, summary: str,
-            actions: tuple[str, ...], as_json: bool) -> None:
+@click.option(
+    "--action",
+    "actions",
+    multiple=True,
+    metavar="'WHAT | OWNER | YYYY-MM-DD'",
+    help="An action agreed; repeat for several.",
+)
+def respond(
+    app: App,
+    reference: str,
+    who: str,
+    kind: str,
+    summary: str,
+    actions: tuple[str, ...],
+    as_json: bool,
+) -> None:
     app.service.respond(reference, who, kind, summary, actions, app.now)
     print_challenge(app, reference, as_json)
 
@@ -165,8 +231,9 @@ def resolve(app: App, reference: str, who: str, as_json: bool, **resolution: Any
 @_by_option
 @click.option("--reason", required=True, help="Why the challenge rises.")
 @click.option("--to-level", type=int, help="Jump to this higher level (default: the next).")
-def escalate(app: App, reference: str, who: str, reason: str, to_level: int | None,
-             as_json: bool) -> None:
+def escalate(
+    app: App, reference: str, who: str, reason: str, to_level: int | None, as_json: bool
+) -> None:
     app.service.escalate(reference, who, reason, app.now, to_level)
     print_challenge(app, reference, as_json)
 
@@ -175,8 +242,9 @@ def escalate(app: App, reference: str, who: str, reason: str, to_level: int | No
 @click.option("--requested-by", required=True, help="Who asked for the pause.")
 @click.option("--agreed-by", required=True, help="Who agreed to it (the other side).")
 @click.option("--reason", required=True, help="e.g. awaiting a strategy discussion.")
-def pause(app: App, reference: str, requested_by: str, agreed_by: str, reason: str,
-          as_json: bool) -> None:
+def pause(
+    app: App, reference: str, requested_by: str, agreed_by: str, reason: str, as_json: bool
+) -> None:
     app.service.pause(reference, requested_by, agreed_by, reason, app.now)
     print_challenge(app, reference, as_json)
 
@@ -192,11 +260,22 @@ def resume(app: App, reference: str, who: str, note: str | None, as_json: bool) 
 @_event_command("extend", "Agree a later due date for the current level.")
 @click.option("--requested-by", required=True, help="Who asked for more time.")
 @click.option("--agreed-by", required=True, help="Who agreed to it (the other side).")
-@click.option("--until", required=True, type=click.DateTime(["%Y-%m-%d"]),
-              help="The agreed due date (a working day; due at its close of business).")
+@click.option(
+    "--until",
+    required=True,
+    type=click.DateTime(["%Y-%m-%d"]),
+    help="The agreed due date (a working day; due at its close of business).",
+)
 @click.option("--reason", required=True, help="Why more time is needed.")
-def extend(app: App, reference: str, requested_by: str, agreed_by: str, until: Any,
-           reason: str, as_json: bool) -> None:
+def extend(
+    app: App,
+    reference: str,
+    requested_by: str,
+    agreed_by: str,
+    until: Any,
+    reason: str,
+    as_json: bool,
+) -> None:
     until_date: date = until.date()
     app.service.extend(reference, requested_by, agreed_by, until_date, reason, app.now)
     print_challenge(app, reference, as_json)
@@ -214,8 +293,9 @@ def withdraw(app: App, reference: str, who: str, reason: str, as_json: bool) -> 
 @_by_option
 @click.option("--improved", type=click.Choice(["yes", "no"]), required=True)
 @click.option("--note", help="What has or has not changed for the child.")
-def outcome(app: App, reference: str, who: str, improved: str, note: str | None,
-            as_json: bool) -> None:
+def outcome(
+    app: App, reference: str, who: str, improved: str, note: str | None, as_json: bool
+) -> None:
     app.service.answer_outcome(reference, who, improved == "yes", note, app.now)
     print_challenge(app, reference, as_json)
 
@@ -248,26 +328,31 @@ def show(app: App, reference: str, as_json: bool) -> None:
 @_json_option
 @pass_app
 @handle_errors
-def list_command(app: App, open_only: bool, overdue: bool, partnership: str | None,
-                 as_json: bool) -> None:
+def list_command(
+    app: App, open_only: bool, overdue: bool, partnership: str | None, as_json: bool
+) -> None:
     """List challenges, oldest first."""
     with app.sessions() as session:
-        challenges = store.list_challenges(session, open_only, partnership,
-                                           app.now if overdue else None)
+        challenges = store.list_challenges(
+            session, open_only, partnership, app.now if overdue else None
+        )
         if as_json:
             emit_json([challenge_dict(c, app.service.protocol_of(c)) for c in challenges])
             return
         for c in challenges:
             due = current_due(c)
-            click.echo(f"{c.reference:16} {c.partnership:9} {c.state:30} "
-                       f"{to_local_iso(due) if due else '—':25} {c.raising_org.name} → "
-                       f"{c.responding_org.name}")
+            click.echo(
+                f"{c.reference:16} {c.partnership:9} {c.state:30} "
+                f"{to_local_iso(due) if due else '—':25} {c.raising_org.name} → "
+                f"{c.responding_org.name}"
+            )
 
 
 @click.command("chronology")
 @click.argument("reference")
-@click.option("--format", "fmt", type=click.Choice(["text", "csv", "json"]), default="text",
-              show_default=True)
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "csv", "json"]), default="text", show_default=True
+)
 @pass_app
 @handle_errors
 def chronology(app: App, reference: str, fmt: str) -> None:

@@ -48,8 +48,10 @@ def read_rows(text: str, source: str, partnerships: list[str]) -> list[Row]:
     header = [h.strip().lower() for h in (reader.fieldnames or [])]
     missing = [c for c in COLUMNS if c not in header]
     if missing:
-        raise ImportProblem(f"{source}: line 1: missing column(s) {', '.join(missing)}; "
-                            f"expected {', '.join(COLUMNS)}")
+        raise ImportProblem(
+            f"{source}: line 1: missing column(s) {', '.join(missing)}; "
+            f"expected {', '.join(COLUMNS)}"
+        )
     reader.fieldnames = header
     rows, problems = [], []
     for raw in reader:
@@ -68,14 +70,18 @@ def read_rows(text: str, source: str, partnerships: list[str]) -> list[Row]:
 def _row_problems(values: dict[str, str], partnerships: list[str]) -> list[str]:
     problems = [f"{column}: is empty" for column in COLUMNS if not values[column]]
     if values["type"] and values["type"] not in OrgType.__members__.values():
-        problems.append(f"type: {values['type']!r} is not one of "
-                        f"{', '.join(t.value for t in OrgType)}")
+        problems.append(
+            f"type: {values['type']!r} is not one of {', '.join(t.value for t in OrgType)}"
+        )
     if values["role"] and values["role"] not in Role.__members__.values():
-        problems.append(f"role: {values['role']!r} is not one of "
-                        f"{', '.join(r.value for r in Role)}")
+        problems.append(
+            f"role: {values['role']!r} is not one of {', '.join(r.value for r in Role)}"
+        )
     if values["partnership"] and values["partnership"] not in partnerships:
-        problems.append(f"partnership: {values['partnership']!r} has no protocol "
-                        f"(known: {', '.join(partnerships)})")
+        problems.append(
+            f"partnership: {values['partnership']!r} has no protocol "
+            f"(known: {', '.join(partnerships)})"
+        )
     if values["email"]:
         try:
             values["email"] = validate_email(values["email"], check_deliverability=False).normalized
@@ -91,13 +97,16 @@ def _conflicts(rows: list[Row], source: str) -> list[str]:
         key = (row.partnership, row.organisation.casefold())
         first = types.setdefault(key, row)
         if first.type != row.type:
-            problems.append(f"{source}: line {row.line}: type: {row.organisation!r} is "
-                            f"{first.type!r} on line {first.line} but {row.type!r} here")
+            problems.append(
+                f"{source}: line {row.line}: type: {row.organisation!r} is "
+                f"{first.type!r} on line {first.line} but {row.type!r} here"
+            )
     return problems
 
 
-def import_csv(sessions: sessionmaker[Session], path: Path, partnerships: list[str]
-               ) -> ImportResult:
+def import_csv(
+    sessions: sessionmaker[Session], path: Path, partnerships: list[str]
+) -> ImportResult:
     try:
         text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
@@ -119,25 +128,31 @@ def _write(session: Session, rows: list[Row], source: str) -> ImportResult:
             session.flush()
             orgs_added += 1
         elif org.type != row.type:
-            raise ImportProblem(f"nothing was imported:\n{source}: line {row.line}: type: "
-                                f"{org.name!r} is already in the directory as {org.type!r}")
+            raise ImportProblem(
+                f"nothing was imported:\n{source}: line {row.line}: type: "
+                f"{org.name!r} is already in the directory as {org.type!r}"
+            )
         cache[key] = org
         if _contact(session, org, row) is None:
-            session.add(Contact(organisation_id=org.id, role=row.role, name=row.name,
-                                email=row.email))
+            session.add(
+                Contact(organisation_id=org.id, role=row.role, name=row.name, email=row.email)
+            )
             contacts_added += 1
     return ImportResult(orgs_added, contacts_added, len(rows))
 
 
 def _find(session: Session, row: Row) -> Organisation | None:
-    for org in session.scalars(select(Organisation).where(
-            Organisation.partnership == row.partnership)):
+    for org in session.scalars(
+        select(Organisation).where(Organisation.partnership == row.partnership)
+    ):
         if org.name.casefold() == row.organisation.casefold():
             return org
     return None
 
 
 def _contact(session: Session, org: Organisation, row: Row) -> Contact | None:
-    return session.scalars(select(Contact).where(
-        Contact.organisation_id == org.id, Contact.role == row.role,
-        Contact.email == row.email)).one_or_none()
+    return session.scalars(
+        select(Contact).where(
+            Contact.organisation_id == org.id, Contact.role == row.role, Contact.email == row.email
+        )
+    ).one_or_none()

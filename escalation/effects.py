@@ -23,8 +23,12 @@ from escalation.protocol_model import Protocol
 from escalation.workdays import to_local_iso
 
 BOTH = (Audience.RAISER, Audience.RESPONDER)
-OUTCOME_KINDS = (DeadlineKind.OUTCOME_CHECK, DeadlineKind.OUTCOME_REMINDER,
-                 DeadlineKind.OUTCOME_CLOSE, DeadlineKind.RAISER_REMINDER)
+OUTCOME_KINDS = (
+    DeadlineKind.OUTCOME_CHECK,
+    DeadlineKind.OUTCOME_REMINDER,
+    DeadlineKind.OUTCOME_CLOSE,
+    DeadlineKind.RAISER_REMINDER,
+)
 
 
 @dataclass
@@ -49,40 +53,64 @@ class Context:
     def when(self, instant: datetime | None) -> str:
         return "—" if instant is None else to_local_iso(instant)
 
-    def notify(self, kind: NoticeKind, audience: tuple[Audience, ...],
-               due_at: datetime | None = None, level: int | None = None) -> None:
+    def notify(
+        self,
+        kind: NoticeKind,
+        audience: tuple[Audience, ...],
+        due_at: datetime | None = None,
+        level: int | None = None,
+    ) -> None:
         level = self.challenge.level if level is None else level
         if level is not None and self.protocol.level(level).copy_partnership:
             audience = (*audience, Audience.PARTNERSHIP)
         self.notices.append(Notice(kind, level, tuple(dict.fromkeys(audience)), due_at))
 
 
-def add_deadlines(ctx: Context, planned: list[Planned] | tuple[Planned, ...],
-                  stage: Stage | None = None) -> None:
+def add_deadlines(
+    ctx: Context, planned: list[Planned] | tuple[Planned, ...], stage: Stage | None = None
+) -> None:
     for item in planned:
-        ctx.session.add(Deadline(
-            challenge_id=ctx.challenge.id, stage_id=stage.id if stage else None,
-            kind=item.kind.value, due_at=item.due_at, expires_at=item.expires_at,
-            detail=item.detail))
+        ctx.session.add(
+            Deadline(
+                challenge_id=ctx.challenge.id,
+                stage_id=stage.id if stage else None,
+                kind=item.kind.value,
+                due_at=item.due_at,
+                expires_at=item.expires_at,
+                detail=item.detail,
+            )
+        )
 
 
 def _open_stage(ctx: Context, effect: Effect) -> None:
     assert effect.level is not None
     store.cancel_pending(ctx.session, ctx.challenge.id, ctx.now)
     plan = planner.plan_stage(ctx.protocol, effect.level, ctx.challenge.urgent, ctx.now)
-    stage = Stage(seq=len(ctx.challenge.stages) + 1, level=effect.level, opened_at=ctx.now,
-                  opened_by=ctx.who, due_at=plan.due_at, acknowledge_due_at=plan.acknowledge_due_at,
-                  actions=[], reminders_sent=0)
+    stage = Stage(
+        seq=len(ctx.challenge.stages) + 1,
+        level=effect.level,
+        opened_at=ctx.now,
+        opened_by=ctx.who,
+        due_at=plan.due_at,
+        acknowledge_due_at=plan.acknowledge_due_at,
+        actions=[],
+        reminders_sent=0,
+    )
     ctx.challenge.stages.append(stage)
     ctx.challenge.level = effect.level
     ctx.session.flush()
     add_deadlines(ctx, plan.deadlines, stage)
     name = ctx.protocol.level(effect.level).name
     ctx.actions.append(f"Level {effect.level} ({name}) opened")
-    ctx.impacts.append(f"acknowledgement due by {ctx.when(plan.acknowledge_due_at)}; "
-                       f"response due by {ctx.when(plan.due_at)}")
-    kind = {Event.RAISE: NoticeKind.RAISED, Event.LAPSE: NoticeKind.ESCALATED_UNANSWERED,
-            Event.REOPEN: NoticeKind.REOPENED}.get(ctx.event, NoticeKind.ESCALATED_BY_RAISER)
+    ctx.impacts.append(
+        f"acknowledgement due by {ctx.when(plan.acknowledge_due_at)}; "
+        f"response due by {ctx.when(plan.due_at)}"
+    )
+    kind = {
+        Event.RAISE: NoticeKind.RAISED,
+        Event.LAPSE: NoticeKind.ESCALATED_UNANSWERED,
+        Event.REOPEN: NoticeKind.REOPENED,
+    }.get(ctx.event, NoticeKind.ESCALATED_BY_RAISER)
     ctx.notify(kind, BOTH, plan.due_at, effect.level)
 
 
@@ -102,8 +130,9 @@ def _close_stage(ctx: Context, effect: Effect) -> None:
 def _record_ack(ctx: Context, effect: Effect) -> None:
     stage = ctx.stage
     stage.acknowledged_at, stage.acknowledged_by = ctx.now, ctx.who
-    store.cancel_pending(ctx.session, ctx.challenge.id, ctx.now,
-                         [DeadlineKind.ACKNOWLEDGEMENT_DUE.value])
+    store.cancel_pending(
+        ctx.session, ctx.challenge.id, ctx.now, [DeadlineKind.ACKNOWLEDGEMENT_DUE.value]
+    )
     ctx.actions.append(f"Acknowledged by {ctx.who}")
     ctx.impacts.append(f"response still due by {ctx.when(stage.due_at)}")
     ctx.notify(NoticeKind.ACKNOWLEDGED, (Audience.RAISER,), stage.due_at)
@@ -118,8 +147,10 @@ def _record_response(ctx: Context, effect: Effect) -> None:
     store.cancel_pending(ctx.session, ctx.challenge.id, ctx.now)
     reminder = planner.raiser_reminder(ctx.protocol, ctx.now)
     add_deadlines(ctx, [reminder], stage)
-    ctx.actions.append(f"Response recorded: decision {stage.response_kind.replace('_', ' ')}"
-                       + (f"; {len(stage.actions)} action(s) agreed" if stage.actions else ""))
+    ctx.actions.append(
+        f"Response recorded: decision {stage.response_kind.replace('_', ' ')}"
+        + (f"; {len(stage.actions)} action(s) agreed" if stage.actions else "")
+    )
     ctx.impacts.append("the raiser now accepts or escalates")
     ctx.notify(NoticeKind.RESPONSE_RECEIVED, (Audience.RAISER,), reminder.due_at)
 
@@ -131,8 +162,9 @@ def _pause_clock(ctx: Context, effect: Effect) -> None:
     stage.paused_at = ctx.now
     stage.paused_remaining_seconds = int(remaining.total_seconds())
     store.cancel_pending(ctx.session, ctx.challenge.id, ctx.now)
-    ctx.actions.append(f"Clock paused (requested by {ctx.args['requested_by']}, "
-                       f"agreed by {ctx.args['agreed_by']})")
+    ctx.actions.append(
+        f"Clock paused (requested by {ctx.args['requested_by']}, agreed by {ctx.args['agreed_by']})"
+    )
     ctx.impacts.append(f"{_hours(remaining)} of business time remain when it resumes")
     ctx.notify(NoticeKind.PAUSED, BOTH)
 
@@ -151,11 +183,14 @@ def _resume_clock(ctx: Context, effect: Effect) -> None:
 def _extend_due(ctx: Context, effect: Effect) -> None:
     stage = ctx.stage
     still_running = ctx.challenge.state.endswith("awaiting_response")
-    stage.due_at = planner.extended_due(ctx.protocol, ctx.args["until"], ctx.now,
-                                        stage.due_at if still_running else None)
+    stage.due_at = planner.extended_due(
+        ctx.protocol, ctx.args["until"], ctx.now, stage.due_at if still_running else None
+    )
     _replan(ctx, stage, reset_acknowledgement=False)
-    ctx.actions.append(f"Deadline extended (requested by {ctx.args['requested_by']}, "
-                       f"agreed by {ctx.args['agreed_by']})")
+    ctx.actions.append(
+        f"Deadline extended (requested by {ctx.args['requested_by']}, "
+        f"agreed by {ctx.args['agreed_by']})"
+    )
     ctx.impacts.append(f"response now due by {ctx.when(stage.due_at)}")
     ctx.notify(NoticeKind.EXTENDED, BOTH, stage.due_at)
 
@@ -163,15 +198,23 @@ def _extend_due(ctx: Context, effect: Effect) -> None:
 def _replan(ctx: Context, stage: Stage, reset_acknowledgement: bool) -> None:
     assert stage.due_at is not None
     store.cancel_pending(ctx.session, ctx.challenge.id, ctx.now)
-    planned = planner.response_deadlines(ctx.protocol, stage.level, ctx.challenge.urgent,
-                                         ctx.now, stage.due_at)
+    planned = planner.response_deadlines(
+        ctx.protocol, stage.level, ctx.challenge.urgent, ctx.now, stage.due_at
+    )
     if stage.acknowledged_at is None:
         if reset_acknowledgement:
             ack = ctx.protocol.level(stage.level).timescales(ctx.challenge.urgent).acknowledge_due
             stage.acknowledge_due_at = ctx.protocol.calendar().due_after(ctx.now, ack)
         if stage.acknowledge_due_at and ctx.now < stage.acknowledge_due_at < stage.due_at:
-            planned.insert(0, Planned(DeadlineKind.ACKNOWLEDGEMENT_DUE, stage.acknowledge_due_at,
-                                      stage.due_at, "acknowledgement"))
+            planned.insert(
+                0,
+                Planned(
+                    DeadlineKind.ACKNOWLEDGEMENT_DUE,
+                    stage.acknowledge_due_at,
+                    stage.due_at,
+                    "acknowledgement",
+                ),
+            )
     add_deadlines(ctx, planned, stage)
 
 
@@ -187,8 +230,9 @@ def _prompt_raiser(ctx: Context, effect: Effect) -> None:
     stage = ctx.stage
     reminder = planner.raiser_reminder(ctx.protocol, ctx.now)
     add_deadlines(ctx, [reminder], stage)
-    ctx.actions.append(f"No response by {ctx.when(stage.due_at)}: raiser and manager asked "
-                       "to confirm escalation")
+    ctx.actions.append(
+        f"No response by {ctx.when(stage.due_at)}: raiser and manager asked to confirm escalation"
+    )
     ctx.impacts.append("waits for the raiser to escalate, extend or resolve")
     ctx.notify(NoticeKind.LAPSE_PROMPT, (Audience.RAISER,))
 
@@ -202,10 +246,12 @@ def _record_resolution(ctx: Context, effect: Effect) -> None:
     challenge.life_improvement = ctx.args["life_improvement"]
     challenge.recorded_on_both_files = ctx.args.get("recorded_on_both_files")
     check = planner.outcome_check(ctx.protocol, ctx.now)
-    ctx.actions.append(f"Resolved at level {challenge.level}: "
-                       f"{challenge.outcome.replace('_', ' ')}")
-    ctx.impacts.append(f"how life will improve for the child recorded; outcome check on "
-                       f"{ctx.when(check.due_at)}")
+    ctx.actions.append(
+        f"Resolved at level {challenge.level}: {challenge.outcome.replace('_', ' ')}"
+    )
+    ctx.impacts.append(
+        f"how life will improve for the child recorded; outcome check on {ctx.when(check.due_at)}"
+    )
     ctx.notify(NoticeKind.RESOLVED, (*BOTH, Audience.PARTNERSHIP))
     ctx.session.flush()
     add_deadlines(ctx, [check])
@@ -225,16 +271,22 @@ def _ask_outcome(ctx: Context, effect: Effect) -> None:
     add_deadlines(ctx, follow_up)
     ctx.actions.append("Raiser asked: has the child's situation improved?")
     ctx.impacts.append(f"answer wanted by {ctx.when(follow_up[0].due_at)}")
-    ctx.notify(NoticeKind.OUTCOME_CHECK, (Audience.RAISER,), follow_up[0].due_at,
-               ctx.challenge.resolved_level)
+    ctx.notify(
+        NoticeKind.OUTCOME_CHECK,
+        (Audience.RAISER,),
+        follow_up[0].due_at,
+        ctx.challenge.resolved_level,
+    )
 
 
 def _record_outcome_answer(ctx: Context, effect: Effect) -> None:
     improved = bool(ctx.args["improved"])
     ctx.challenge.outcome_improved, ctx.challenge.outcome_answered_at = improved, ctx.now
     store.cancel_pending(ctx.session, ctx.challenge.id, ctx.now, [k.value for k in OUTCOME_KINDS])
-    ctx.actions.append("Outcome check answered: the child's situation "
-                       + ("has improved" if improved else "has NOT improved"))
+    ctx.actions.append(
+        "Outcome check answered: the child's situation "
+        + ("has improved" if improved else "has NOT improved")
+    )
     if not improved:
         add_deadlines(ctx, [planner.raiser_reminder(ctx.protocol, ctx.now)])
         ctx.impacts.append("the raiser may reopen, escalate or close")
@@ -251,9 +303,17 @@ def _close_case(ctx: Context, effect: Effect) -> None:
 def _reopen_case(ctx: Context, effect: Effect) -> None:
     challenge = ctx.challenge
     ctx.actions.append(f"Reopened after resolution at level {challenge.resolved_level}")
-    for name in ("resolved_at", "resolved_by", "resolved_level", "outcome", "outcome_statement",
-                 "life_improvement", "recorded_on_both_files", "outcome_improved",
-                 "outcome_answered_at"):
+    for name in (
+        "resolved_at",
+        "resolved_by",
+        "resolved_level",
+        "outcome",
+        "outcome_statement",
+        "life_improvement",
+        "recorded_on_both_files",
+        "outcome_improved",
+        "outcome_answered_at",
+    ):
         setattr(challenge, name, None)
 
 

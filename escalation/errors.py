@@ -1,4 +1,4 @@
-"""The exceptions the engine raises: each carries a message written for the person at the keyboard."""
+"""The exceptions the engine raises: each message is written for the person at the keyboard."""
 
 
 class EscalationError(Exception):

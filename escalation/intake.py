@@ -124,16 +124,19 @@ def birth_year(value: int | None, now: datetime) -> int | None:
     if value is None:
         return None
     if not now.year - 19 <= value <= now.year:
-        raise InvalidInput("child-birth-year",
-                           f"{value} is not a child's year of birth ({now.year - 19}–{now.year})")
+        raise InvalidInput(
+            "child-birth-year",
+            f"{value} is not a child's year of birth ({now.year - 19}–{now.year})",
+        )
     return value
 
 
 def start_level(value: int, reason: str | None, protocol: Protocol) -> tuple[int, str | None]:
     numbers = [level.number for level in protocol.levels]
     if value not in numbers:
-        raise InvalidInput("start-level", f"{value} is not a level of {protocol.id} "
-                                          f"({numbers[0]}–{numbers[-1]})")
+        raise InvalidInput(
+            "start-level", f"{value} is not a level of {protocol.id} ({numbers[0]}–{numbers[-1]})"
+        )
     if value > numbers[0]:
         return value, text("start-reason", reason, 2000)
     return value, optional_text("start-reason", reason, 2000)
@@ -165,12 +168,18 @@ def actions(values: list[str] | tuple[str, ...]) -> list[dict[str, str | None]]:
     for index, raw in enumerate(values, start=1):
         match = _ACTION_RE.match(raw.strip())
         if match is None or not match.group("what").strip():
-            raise InvalidInput(f"action[{index}]", f"{raw!r} is not like 'what | owner | 2026-12-01'")
+            raise InvalidInput(
+                f"action[{index}]", f"{raw!r} is not like 'what | owner | 2026-12-01'"
+            )
         by = match.group("by")
         if by is not None:
             try:
                 by = date.fromisoformat(by).isoformat()
             except ValueError:
-                raise InvalidInput(f"action[{index}]", f"{by!r} is not a date like 2026-12-01") from None
-        parsed.append({"what": match.group("what").strip(), "owner": match.group("owner"), "by": by})
+                raise InvalidInput(
+                    f"action[{index}]", f"{by!r} is not a date like 2026-12-01"
+                ) from None
+        parsed.append(
+            {"what": match.group("what").strip(), "owner": match.group("owner"), "by": by}
+        )
     return parsed

@@ -153,9 +153,14 @@ def _level_states(level: Level) -> list[str]:
     return [state_name(level.number, status) for status in statuses]
 
 
-def _t(trigger: Event, source: str | list[str], dest: str | None, *effects: EffectKind,
-       level: int | None = None, conditions: Iterable[Callable[[EventData], bool]] = ()
-       ) -> dict[str, Any]:
+def _t(
+    trigger: Event,
+    source: str | list[str],
+    dest: str | None,
+    *effects: EffectKind,
+    level: int | None = None,
+    conditions: Iterable[Callable[[EventData], bool]] = (),
+) -> dict[str, Any]:
     return {
         "trigger": trigger.value,
         "source": source,
@@ -179,25 +184,52 @@ def _level_transitions(protocol: Protocol, level: Level) -> list[dict[str, Any]]
     rules = [
         _t(Event.ACKNOWLEDGE, [*owing, state_name(n, Status.PAUSED)], None, E.RECORD_ACK),
         _t(Event.RESPOND, owing, state_name(n, Status.RESPONDED), E.RECORD_RESPONSE),
-        _t(Event.ACCEPT, state_name(n, Status.RESPONDED), Status.RESOLVED.value,
-           E.CLOSE_STAGE, E.RECORD_RESOLUTION),
+        _t(
+            Event.ACCEPT,
+            state_name(n, Status.RESPONDED),
+            Status.RESOLVED.value,
+            E.CLOSE_STAGE,
+            E.RECORD_RESOLUTION,
+        ),
         _t(Event.PAUSE, awaiting, state_name(n, Status.PAUSED), E.PAUSE_CLOCK),
         _t(Event.RESUME, state_name(n, Status.PAUSED), awaiting, E.RESUME_CLOCK),
         _t(Event.EXTEND, owing, awaiting, E.EXTEND_DUE),
         _t(Event.WITHDRAW, every, Status.WITHDRAWN.value, E.CLOSE_STAGE, E.RECORD_WITHDRAWAL),
         _t(Event.RESOLVE, every, Status.RESOLVED.value, E.CLOSE_STAGE, E.RECORD_RESOLUTION),
-        _t(Event.REOPEN, Status.OUTCOME_NOT_IMPROVED.value, awaiting, E.REOPEN_CASE,
-           E.OPEN_STAGE, level=n, conditions=[_resolved_at(n)]),
+        _t(
+            Event.REOPEN,
+            Status.OUTCOME_NOT_IMPROVED.value,
+            awaiting,
+            E.REOPEN_CASE,
+            E.OPEN_STAGE,
+            level=n,
+            conditions=[_resolved_at(n)],
+        ),
         _lapse_rule(protocol, level),
     ]
     for higher in (lvl for lvl in protocol.levels if lvl.number > n):
-        rules.append(_t(Event.ESCALATE, every, state_name(higher.number, Status.AWAITING_RESPONSE),
-                        E.CLOSE_STAGE, E.OPEN_STAGE, level=higher.number,
-                        conditions=[_target_is(higher.number)]))
-        rules.append(_t(Event.ESCALATE, Status.OUTCOME_NOT_IMPROVED.value,
-                        state_name(higher.number, Status.AWAITING_RESPONSE),
-                        E.REOPEN_CASE, E.OPEN_STAGE, level=higher.number,
-                        conditions=[_target_is(higher.number), _resolved_at(n)]))
+        rules.append(
+            _t(
+                Event.ESCALATE,
+                every,
+                state_name(higher.number, Status.AWAITING_RESPONSE),
+                E.CLOSE_STAGE,
+                E.OPEN_STAGE,
+                level=higher.number,
+                conditions=[_target_is(higher.number)],
+            )
+        )
+        rules.append(
+            _t(
+                Event.ESCALATE,
+                Status.OUTCOME_NOT_IMPROVED.value,
+                state_name(higher.number, Status.AWAITING_RESPONSE),
+                E.REOPEN_CASE,
+                E.OPEN_STAGE,
+                level=higher.number,
+                conditions=[_target_is(higher.number), _resolved_at(n)],
+            )
+        )
     return rules
 
 
@@ -206,8 +238,14 @@ def _lapse_rule(protocol: Protocol, level: Level) -> dict[str, Any]:
     awaiting = state_name(n, Status.AWAITING_RESPONSE)
     E = EffectKind
     if level.on_lapse is OnLapse.ESCALATE:
-        return _t(Event.LAPSE, awaiting, state_name(n + 1, Status.AWAITING_RESPONSE),
-                  E.CLOSE_STAGE, E.OPEN_STAGE, level=n + 1)
+        return _t(
+            Event.LAPSE,
+            awaiting,
+            state_name(n + 1, Status.AWAITING_RESPONSE),
+            E.CLOSE_STAGE,
+            E.OPEN_STAGE,
+            level=n + 1,
+        )
     if level.on_lapse is OnLapse.PROMPT:
         return _t(Event.LAPSE, awaiting, state_name(n, Status.LAPSE_PROMPT), E.PROMPT_RAISER)
     return _t(Event.LAPSE, awaiting, state_name(n, Status.OVERDUE), E.MARK_OVERDUE)
@@ -216,19 +254,39 @@ def _lapse_rule(protocol: Protocol, level: Level) -> dict[str, Any]:
 def _case_transitions(protocol: Protocol) -> list[dict[str, Any]]:
     E = EffectKind
     rules = [
-        _t(Event.RAISE, Status.NEW.value, state_name(level.number, Status.AWAITING_RESPONSE),
-           E.OPEN_STAGE, level=level.number, conditions=[_target_is(level.number)])
+        _t(
+            Event.RAISE,
+            Status.NEW.value,
+            state_name(level.number, Status.AWAITING_RESPONSE),
+            E.OPEN_STAGE,
+            level=level.number,
+            conditions=[_target_is(level.number)],
+        )
         for level in protocol.levels
     ]
     rules += [
         _t(Event.REQUEST_OUTCOME, Status.RESOLVED.value, Status.OUTCOME_CHECK.value, E.ASK_OUTCOME),
-        _t(Event.OUTCOME, [Status.RESOLVED.value, Status.OUTCOME_CHECK.value],
-           Status.CLOSED.value, E.RECORD_OUTCOME_ANSWER, E.CLOSE_CASE, conditions=[_answer_is(True)]),
-        _t(Event.OUTCOME, [Status.RESOLVED.value, Status.OUTCOME_CHECK.value],
-           Status.OUTCOME_NOT_IMPROVED.value, E.RECORD_OUTCOME_ANSWER,
-           conditions=[_answer_is(False)]),
-        _t(Event.CLOSE, [Status.OUTCOME_CHECK.value, Status.OUTCOME_NOT_IMPROVED.value],
-           Status.CLOSED.value, E.CLOSE_CASE),
+        _t(
+            Event.OUTCOME,
+            [Status.RESOLVED.value, Status.OUTCOME_CHECK.value],
+            Status.CLOSED.value,
+            E.RECORD_OUTCOME_ANSWER,
+            E.CLOSE_CASE,
+            conditions=[_answer_is(True)],
+        ),
+        _t(
+            Event.OUTCOME,
+            [Status.RESOLVED.value, Status.OUTCOME_CHECK.value],
+            Status.OUTCOME_NOT_IMPROVED.value,
+            E.RECORD_OUTCOME_ANSWER,
+            conditions=[_answer_is(False)],
+        ),
+        _t(
+            Event.CLOSE,
+            [Status.OUTCOME_CHECK.value, Status.OUTCOME_NOT_IMPROVED.value],
+            Status.CLOSED.value,
+            E.CLOSE_CASE,
+        ),
     ]
     return rules
 
@@ -237,8 +295,16 @@ def states_of(protocol: Protocol) -> list[str]:
     states = [Status.NEW.value]
     for level in protocol.levels:
         states += _level_states(level)
-    states += [s.value for s in (Status.RESOLVED, Status.OUTCOME_CHECK,
-                                 Status.OUTCOME_NOT_IMPROVED, Status.CLOSED, Status.WITHDRAWN)]
+    states += [
+        s.value
+        for s in (
+            Status.RESOLVED,
+            Status.OUTCOME_CHECK,
+            Status.OUTCOME_NOT_IMPROVED,
+            Status.CLOSED,
+            Status.WITHDRAWN,
+        )
+    ]
     return states
 
 
@@ -288,8 +354,9 @@ def fire(protocol: Protocol, subject: Subject, event: Event, **kwargs: Any) -> b
 def allowed_events(protocol: Protocol, state: str, include_sweep: bool = False) -> list[str]:
     """Events that have a transition from `state`, in the protocol's order of events."""
     triggers = set(machine_for(protocol).get_triggers(state))
-    return [e.value for e in Event
-            if e.value in triggers and (include_sweep or e not in SWEEP_ONLY)]
+    return [
+        e.value for e in Event if e.value in triggers and (include_sweep or e not in SWEEP_ONLY)
+    ]
 
 
 def mermaid(protocol: Protocol) -> str:
@@ -297,7 +364,12 @@ def mermaid(protocol: Protocol) -> str:
     from transitions.extensions.diagrams import GraphMachine
 
     kwargs = _machine_kwargs(protocol)
-    kwargs.update(model="self", initial=Status.NEW.value, graph_engine="mermaid",
-                  title=f"{protocol.name} (v{protocol.version})", show_conditions=False)
+    kwargs.update(
+        model="self",
+        initial=Status.NEW.value,
+        graph_engine="mermaid",
+        title=f"{protocol.name} (v{protocol.version})",
+        show_conditions=False,
+    )
     graph = GraphMachine(**kwargs)
     return str(graph.get_graph().draw(None))

@@ -66,8 +66,9 @@ class Organisation(Base):
     name: Mapped[str] = mapped_column(String(200))
     type: Mapped[str] = mapped_column(String(32))
     partnership: Mapped[str] = mapped_column(String(64), index=True)
-    contacts: Mapped[list[Contact]] = relationship(back_populates="organisation",
-                                                   order_by="Contact.id")
+    contacts: Mapped[list[Contact]] = relationship(
+        back_populates="organisation", order_by="Contact.id"
+    )
 
 
 class Contact(Base):
@@ -151,7 +152,8 @@ class Challenge(Base):
     responding_org: Mapped[Organisation] = relationship(foreign_keys=[responding_org_id])
     stages: Mapped[list[Stage]] = relationship(back_populates="challenge", order_by="Stage.seq")
     chronology: Mapped[list[ChronologyEntry]] = relationship(
-        back_populates="challenge", order_by="ChronologyEntry.seq")
+        back_populates="challenge", order_by="ChronologyEntry.seq"
+    )
 
     # Optimistic locking: a CLI command and the sweep editing one challenge at once cannot both
     # win; the loser's transaction fails with StaleDataError and is retried or reported.

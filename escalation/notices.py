@@ -57,16 +57,18 @@ class Notice:
 
 
 class Notifier(Protocol):
-    def queue(self, session: Session, challenge: Challenge, notice: Notice,
-              now: datetime) -> list[str]:
+    def queue(
+        self, session: Session, challenge: Challenge, notice: Notice, now: datetime
+    ) -> list[str]:
         """Queue the notice for delivery; return one line per recipient for the chronology."""
 
 
 class RecordOnly:
     """The notifier before email delivery is configured: the chronology records the notice."""
 
-    def queue(self, session: Session, challenge: Challenge, notice: Notice,
-              now: datetime) -> list[str]:
+    def queue(
+        self, session: Session, challenge: Challenge, notice: Notice, now: datetime
+    ) -> list[str]:
         return []
 
 

@@ -64,13 +64,16 @@ def plan_stage(protocol: Protocol, level: int, urgent: bool, start: datetime) ->
     timescales = protocol.level(level).timescales(urgent)
     due = calendar.due_after(start, timescales.response_due)
     ack = calendar.due_after(start, timescales.acknowledge_due)
-    deadlines = [Planned(DeadlineKind.ACKNOWLEDGEMENT_DUE, ack, due, str(timescales.acknowledge_due))]
+    deadlines = [
+        Planned(DeadlineKind.ACKNOWLEDGEMENT_DUE, ack, due, str(timescales.acknowledge_due))
+    ]
     deadlines += response_deadlines(protocol, level, urgent, start, due)
     return StagePlan(due, ack, tuple(deadlines))
 
 
-def response_deadlines(protocol: Protocol, level: int, urgent: bool, after: datetime,
-                       due: datetime) -> list[Planned]:
+def response_deadlines(
+    protocol: Protocol, level: int, urgent: bool, after: datetime, due: datetime
+) -> list[Planned]:
     """Reminders before `due` that fall after `after`, then the response deadline itself."""
     calendar = protocol.calendar()
     planned = []
@@ -94,8 +97,10 @@ def overdue_reminders(protocol: Protocol, level: int, since: datetime) -> list[P
         at = calendar.opening_after(at, rule.every)
         instants.append(at)
     expiries: list[datetime | None] = [*instants[1:], None]
-    return [Planned(DeadlineKind.OVERDUE_REMINDER, at, expiry, f"overdue reminder {i} of {rule.max}")
-            for i, (at, expiry) in enumerate(zip(instants, expiries, strict=True), start=1)]
+    return [
+        Planned(DeadlineKind.OVERDUE_REMINDER, at, expiry, f"overdue reminder {i} of {rule.max}")
+        for i, (at, expiry) in enumerate(zip(instants, expiries, strict=True), start=1)
+    ]
 
 
 def after_window(calendar: Calendar, start: datetime, window: Duration) -> datetime:
@@ -110,14 +115,19 @@ def after_window(calendar: Calendar, start: datetime, window: Duration) -> datet
 
 def raiser_reminder(protocol: Protocol, since: datetime) -> Planned:
     at = after_window(protocol.calendar(), since, protocol.raiser_decision_reminder)
-    return Planned(DeadlineKind.RAISER_REMINDER, at, None,
-                   f"no decision within {protocol.raiser_decision_reminder}")
+    return Planned(
+        DeadlineKind.RAISER_REMINDER,
+        at,
+        None,
+        f"no decision within {protocol.raiser_decision_reminder}",
+    )
 
 
 def outcome_check(protocol: Protocol, resolved_at: datetime) -> Planned:
     at = protocol.calendar().opening_after(resolved_at, protocol.outcome_check.ask_after)
-    return Planned(DeadlineKind.OUTCOME_CHECK, at, None,
-                   f"{protocol.outcome_check.ask_after} after resolution")
+    return Planned(
+        DeadlineKind.OUTCOME_CHECK, at, None, f"{protocol.outcome_check.ask_after} after resolution"
+    )
 
 
 def outcome_follow_up(protocol: Protocol, asked_at: datetime) -> list[Planned]:
@@ -127,9 +137,15 @@ def outcome_follow_up(protocol: Protocol, asked_at: datetime) -> list[Planned]:
     reminder = after_window(calendar, asked_at, rules.answer_due)
     close = calendar.due_after(reminder, rules.close_after_reminder)
     return [
-        Planned(DeadlineKind.OUTCOME_REMINDER, reminder, close, f"no answer within {rules.answer_due}"),
-        Planned(DeadlineKind.OUTCOME_CLOSE, close, None,
-                f"no answer {rules.close_after_reminder} after the reminder"),
+        Planned(
+            DeadlineKind.OUTCOME_REMINDER, reminder, close, f"no answer within {rules.answer_due}"
+        ),
+        Planned(
+            DeadlineKind.OUTCOME_CLOSE,
+            close,
+            None,
+            f"no answer {rules.close_after_reminder} after the reminder",
+        ),
     ]
 
 
@@ -141,8 +157,9 @@ def resumed_due(protocol: Protocol, resumed_at: datetime, remaining: timedelta) 
     return protocol.calendar().add_business_time(resumed_at, remaining)
 
 
-def extended_due(protocol: Protocol, until: date, now: datetime, current_due: datetime | None
-                 ) -> datetime:
+def extended_due(
+    protocol: Protocol, until: date, now: datetime, current_due: datetime | None
+) -> datetime:
     """Close of business on the agreed date, which must be a later working day."""
     calendar = protocol.calendar()
     if not calendar.is_working_day(until):
@@ -150,8 +167,11 @@ def extended_due(protocol: Protocol, until: date, now: datetime, current_due: da
         raise InvalidInput("until", f"{until} is not a working day ({why})")
     due = calendar.closing(until)
     if due <= now:
-        raise InvalidInput("until", f"{until} has already closed; an extension must be in the future")
+        raise InvalidInput(
+            "until", f"{until} has already closed; an extension must be in the future"
+        )
     if current_due is not None and due <= current_due:
-        raise InvalidInput("until", f"{until} is not after the current due date; "
-                                    "an extension must give more time")
+        raise InvalidInput(
+            "until", f"{until} is not after the current due date; an extension must give more time"
+        )
     return due

@@ -35,9 +35,13 @@ def real_clock() -> datetime:
 
 
 class Service:
-    def __init__(self, sessions: sessionmaker[Session], registry: ProtocolRegistry,
-                 notifier: Notifier | None = None,
-                 clock: Callable[[], datetime] = real_clock) -> None:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        registry: ProtocolRegistry,
+        notifier: Notifier | None = None,
+        clock: Callable[[], datetime] = real_clock,
+    ) -> None:
         self.sessions = sessions
         self.registry = registry
         self.notifier: Notifier = notifier or RecordOnly()
@@ -53,29 +57,46 @@ class Service:
         now = utc(now)
         with self.sessions.begin() as session:
             challenge, protocol, level = self._new_challenge(session, request, now)
-            level_note = (f" at level {level} — {challenge.start_reason}" if level > 1 else "")
-            self._transition(session, challenge, protocol, Event.RAISE, challenge.raiser_name,
-                             now, {"target_level": level}, challenge.concern_summary,
-                             f"Challenge raised{level_note}")
+            level_note = f" at level {level} — {challenge.start_reason}" if level > 1 else ""
+            self._transition(
+                session,
+                challenge,
+                protocol,
+                Event.RAISE,
+                challenge.raiser_name,
+                now,
+                {"target_level": level},
+                challenge.concern_summary,
+                f"Challenge raised{level_note}",
+            )
             return challenge.reference
 
-    def _new_challenge(self, session: Session, request: RaiseRequest, now: datetime
-                       ) -> tuple[Challenge, Protocol, int]:
+    def _new_challenge(
+        self, session: Session, request: RaiseRequest, now: datetime
+    ) -> tuple[Challenge, Protocol, int]:
         protocol = self._protocol_for(request.partnership)
         level, reason = intake.start_level(request.start_level, request.start_reason, protocol)
         fields = _raise_fields(request, protocol, now)
         raising = store.find_organisation(session, intake.text("raising-org", request.raising_org))
         responding = store.find_organisation(
-            session, intake.text("responding-org", request.responding_org))
+            session, intake.text("responding-org", request.responding_org)
+        )
         if raising.id == responding.id:
             raise InvalidInput("responding-org", "must differ from the raising organisation")
         year = now.astimezone(protocol.calendar().tz).year
         challenge = Challenge(
             reference=store.next_reference(session, protocol.reference_prefix, year),
-            partnership=protocol.partnership, protocol_id=protocol.id,
-            protocol_version=protocol.version, state="new", level=None,
-            raising_org_id=raising.id, responding_org_id=responding.id, raised_at=now,
-            start_reason=reason, **fields)
+            partnership=protocol.partnership,
+            protocol_id=protocol.id,
+            protocol_version=protocol.version,
+            state="new",
+            level=None,
+            raising_org_id=raising.id,
+            responding_org_id=responding.id,
+            raised_at=now,
+            start_reason=reason,
+            **fields,
+        )
         session.add(challenge)
         session.flush()
         return challenge, protocol, level
@@ -84,8 +105,9 @@ class Service:
         partnership = intake.text("partnership", partnership, 64).lower()
         if partnership not in self.registry.partnerships():
             known = ", ".join(self.registry.partnerships())
-            raise InvalidInput("partnership", f"{partnership!r} is not a partnership with a "
-                                              f"protocol ({known})")
+            raise InvalidInput(
+                "partnership", f"{partnership!r} is not a partnership with a protocol ({known})"
+            )
         return self.registry.for_partnership(partnership)
 
     # -- events on an existing challenge -----------------------------------------------------
@@ -94,33 +116,55 @@ class Service:
         def check(challenge: Challenge) -> dict[str, Any]:
             stage = challenge.current_stage
             if stage is not None and stage.acknowledged_at is not None:
-                raise InvalidInput("acknowledge", f"level {stage.level} was already acknowledged "
-                                                  f"by {stage.acknowledged_by}")
+                raise InvalidInput(
+                    "acknowledge",
+                    f"level {stage.level} was already acknowledged by {stage.acknowledged_by}",
+                )
             return {}
+
         self._event(reference, Event.ACKNOWLEDGE, who, now, check, "Challenge received")
 
-    def respond(self, reference: str, who: str, kind: str, summary: str,
-                actions: list[str] | tuple[str, ...], now: datetime) -> None:
-        args = {"kind": intake.response_kind(kind), "summary": intake.text("summary", summary),
-                "actions": intake.actions(actions)}
+    def respond(
+        self,
+        reference: str,
+        who: str,
+        kind: str,
+        summary: str,
+        actions: list[str] | tuple[str, ...],
+        now: datetime,
+    ) -> None:
+        args = {
+            "kind": intake.response_kind(kind),
+            "summary": intake.text("summary", summary),
+            "actions": intake.actions(actions),
+        }
         self._event(reference, Event.RESPOND, who, now, lambda _: args, args["summary"])
 
     def accept(self, reference: str, who: str, resolution: Resolution, now: datetime) -> None:
         args = intake.resolution(resolution)
-        self._event(reference, Event.ACCEPT, who, now, lambda _: args,
-                    f"Raiser accepts the response. Outcome: {args['statement']}")
+        self._event(
+            reference,
+            Event.ACCEPT,
+            who,
+            now,
+            lambda _: args,
+            f"Raiser accepts the response. Outcome: {args['statement']}",
+        )
 
     def resolve(self, reference: str, who: str, resolution: Resolution, now: datetime) -> None:
         args = intake.resolution(resolution)
-        self._event(reference, Event.RESOLVE, who, now, lambda _: args,
-                    f"Outcome: {args['statement']}")
+        self._event(
+            reference, Event.RESOLVE, who, now, lambda _: args, f"Outcome: {args['statement']}"
+        )
 
-    def escalate(self, reference: str, who: str, reason: str, now: datetime,
-                 to_level: int | None = None) -> None:
+    def escalate(
+        self, reference: str, who: str, reason: str, now: datetime, to_level: int | None = None
+    ) -> None:
         reason = intake.text("reason", reason, 2000)
 
         def check(challenge: Challenge) -> dict[str, Any]:
             return {"reason": reason, "target_level": self._target_level(challenge, to_level)}
+
         self._event(reference, Event.ESCALATE, who, now, check, reason)
 
     def _target_level(self, challenge: Challenge, to_level: int | None) -> int:
@@ -128,37 +172,66 @@ class Service:
         top = self.protocol_of(challenge).top_level
         target = current + 1 if to_level is None else to_level
         if target <= current or target > top:
-            raise InvalidInput("to-level", f"{target} is not a level above {current} "
-                                           f"(levels go up to {top})")
+            raise InvalidInput(
+                "to-level", f"{target} is not a level above {current} (levels go up to {top})"
+            )
         return target
 
-    def pause(self, reference: str, requested_by: str, agreed_by: str, reason: str,
-              now: datetime) -> None:
+    def pause(
+        self, reference: str, requested_by: str, agreed_by: str, reason: str, now: datetime
+    ) -> None:
         args = _agreement(requested_by, agreed_by) | {"reason": intake.text("reason", reason)}
-        self._event(reference, Event.PAUSE, args["requested_by"], now, lambda _: args, args["reason"])
+        self._event(
+            reference, Event.PAUSE, args["requested_by"], now, lambda _: args, args["reason"]
+        )
 
     def resume(self, reference: str, who: str, now: datetime, note: str | None = None) -> None:
-        self._event(reference, Event.RESUME, who, now, lambda _: {},
-                    intake.optional_text("note", note) or "Pause ended")
+        self._event(
+            reference,
+            Event.RESUME,
+            who,
+            now,
+            lambda _: {},
+            intake.optional_text("note", note) or "Pause ended",
+        )
 
-    def extend(self, reference: str, requested_by: str, agreed_by: str, until: date,
-               reason: str, now: datetime) -> None:
+    def extend(
+        self,
+        reference: str,
+        requested_by: str,
+        agreed_by: str,
+        until: date,
+        reason: str,
+        now: datetime,
+    ) -> None:
         args = _agreement(requested_by, agreed_by) | {
-            "reason": intake.text("reason", reason), "until": until}
-        self._event(reference, Event.EXTEND, args["requested_by"], now, lambda _: args,
-                    args["reason"])
+            "reason": intake.text("reason", reason),
+            "until": until,
+        }
+        self._event(
+            reference, Event.EXTEND, args["requested_by"], now, lambda _: args, args["reason"]
+        )
 
     def withdraw(self, reference: str, who: str, reason: str, now: datetime) -> None:
         reason = intake.text("reason", reason)
         self._event(reference, Event.WITHDRAW, who, now, lambda _: {"reason": reason}, reason)
 
-    def answer_outcome(self, reference: str, who: str, improved: bool, note: str | None,
-                       now: datetime) -> None:
-        args = {"improved": improved, "closed_reason": "outcome confirmed: the child's "
-                "situation has improved"}
-        self._event(reference, Event.OUTCOME, who, now, lambda _: args,
-                    intake.optional_text("note", note) or "Has the child's situation improved? "
-                    + ("Yes" if improved else "No"))
+    def answer_outcome(
+        self, reference: str, who: str, improved: bool, note: str | None, now: datetime
+    ) -> None:
+        args = {
+            "improved": improved,
+            "closed_reason": "outcome confirmed: the child's situation has improved",
+        }
+        self._event(
+            reference,
+            Event.OUTCOME,
+            who,
+            now,
+            lambda _: args,
+            intake.optional_text("note", note)
+            or "Has the child's situation improved? " + ("Yes" if improved else "No"),
+        )
 
     def reopen(self, reference: str, who: str, reason: str, now: datetime) -> None:
         reason = intake.text("reason", reason)
@@ -166,13 +239,26 @@ class Service:
 
     def close(self, reference: str, who: str, reason: str, now: datetime) -> None:
         reason = intake.text("reason", reason)
-        self._event(reference, Event.CLOSE, who, now,
-                    lambda _: {"closed_reason": f"closed by {who}: {reason}"}, reason)
+        self._event(
+            reference,
+            Event.CLOSE,
+            who,
+            now,
+            lambda _: {"closed_reason": f"closed by {who}: {reason}"},
+            reason,
+        )
 
     # -- the common path ---------------------------------------------------------------------
 
-    def _event(self, reference: str, event: Event, who: str, now: datetime,
-               check: Callable[[Challenge], dict[str, Any]], concern: str) -> None:
+    def _event(
+        self,
+        reference: str,
+        event: Event,
+        who: str,
+        now: datetime,
+        check: Callable[[Challenge], dict[str, Any]],
+        concern: str,
+    ) -> None:
         who = intake.text("by", who, 200)
         now = utc(now)
         with self.sessions.begin() as session:
@@ -187,16 +273,29 @@ class Service:
         if event.value not in allowed_events(protocol, challenge.state, include_sweep=True):
             raise EventNotAllowed(challenge.reference, event.value, challenge.state, allowed)
 
-    def _transition(self, session: Session, challenge: Challenge, protocol: Protocol,
-                    event: Event, who: str, now: datetime, args: dict[str, Any],
-                    concern: str, action: str | None = None) -> None:
+    def _transition(
+        self,
+        session: Session,
+        challenge: Challenge,
+        protocol: Protocol,
+        event: Event,
+        who: str,
+        now: datetime,
+        args: dict[str, Any],
+        concern: str,
+        action: str | None = None,
+    ) -> None:
         """Fire `event`, apply its effects, queue its notices and write its chronology entry."""
         last = store.last_chronology(session, challenge.id)
         _require_in_order(challenge, last, now)
         subject = Subject(state=challenge.state, resolved_level=challenge.resolved_level)
         if not fire(protocol, subject, event, **args):
-            raise EventNotAllowed(challenge.reference, event.value, challenge.state,
-                                  allowed_events(protocol, challenge.state))
+            raise EventNotAllowed(
+                challenge.reference,
+                event.value,
+                challenge.state,
+                allowed_events(protocol, challenge.state),
+            )
         ctx = Context(session, challenge, protocol, event, now, who, args)
         for effect in subject.effects:
             HANDLERS[effect.kind](ctx, effect)
@@ -206,48 +305,99 @@ class Service:
         for notice in ctx.notices:
             ctx.actions.append(describe(notice))
             ctx.actions.extend(self.notifier.queue(session, challenge, notice, now))
-        self._append(session, challenge, last, now, who, event, concern,
-                     "; ".join(([action] if action else []) + ctx.actions),
-                     "; ".join(ctx.impacts) or "none recorded")
-        log.info("challenge %s: %s, %s -> %s", challenge.reference, event.value, before,
-                 challenge.state)
+        self._append(
+            session,
+            challenge,
+            last,
+            now,
+            who,
+            event,
+            concern,
+            "; ".join(([action] if action else []) + ctx.actions),
+            "; ".join(ctx.impacts) or "none recorded",
+        )
+        log.info(
+            "challenge %s: %s, %s -> %s", challenge.reference, event.value, before, challenge.state
+        )
 
-    def _append(self, session: Session, challenge: Challenge, last: ChronologyEntry | None,
-                now: datetime, who: str, event: Event | str, concern: str, action: str,
-                impact: str) -> None:
-        session.add(ChronologyEntry(
-            challenge_id=challenge.id, seq=(last.seq + 1) if last else 1, occurred_at=now,
-            recorded_at=self.clock(), who=who, event=str(event), level=challenge.level,
-            concern=concern, action=action, impact=impact))
+    def _append(
+        self,
+        session: Session,
+        challenge: Challenge,
+        last: ChronologyEntry | None,
+        now: datetime,
+        who: str,
+        event: Event | str,
+        concern: str,
+        action: str,
+        impact: str,
+    ) -> None:
+        session.add(
+            ChronologyEntry(
+                challenge_id=challenge.id,
+                seq=(last.seq + 1) if last else 1,
+                occurred_at=now,
+                recorded_at=self.clock(),
+                who=who,
+                event=str(event),
+                level=challenge.level,
+                concern=concern,
+                action=action,
+                impact=impact,
+            )
+        )
         session.flush()
 
-    def record(self, session: Session, challenge: Challenge, now: datetime, who: str, event: str,
-               concern: str, action: str, impact: str) -> None:
+    def record(
+        self,
+        session: Session,
+        challenge: Challenge,
+        now: datetime,
+        who: str,
+        event: str,
+        concern: str,
+        action: str,
+        impact: str,
+    ) -> None:
         """A chronology entry with no transition (reminders, skipped reminders)."""
         last = store.last_chronology(session, challenge.id)
         _require_in_order(challenge, last, now)
         self._append(session, challenge, last, now, who, event, concern, action, impact)
 
-    def transition(self, session: Session, challenge: Challenge, event: Event, now: datetime,
-                   args: dict[str, Any], concern: str) -> None:
+    def transition(
+        self,
+        session: Session,
+        challenge: Challenge,
+        event: Event,
+        now: datetime,
+        args: dict[str, Any],
+        concern: str,
+    ) -> None:
         """The sweep's entry point: fire a system event inside the sweep's transaction."""
-        self._transition(session, challenge, self.protocol_of(challenge), event, SYSTEM, now,
-                         args, concern)
+        self._transition(
+            session, challenge, self.protocol_of(challenge), event, SYSTEM, now, args, concern
+        )
 
 
 def _require_in_order(challenge: Challenge, last: ChronologyEntry | None, now: datetime) -> None:
     if last is not None and now < last.occurred_at:
-        raise InvalidInput("now", f"{now.isoformat()} is before the last entry in "
-                                  f"{challenge.reference}'s chronology ({last.occurred_at.isoformat()}); "
-                                  "the chronology is kept in order")
+        raise InvalidInput(
+            "now",
+            f"{now.isoformat()} is before the last entry in "
+            f"{challenge.reference}'s chronology ({last.occurred_at.isoformat()}); "
+            "the chronology is kept in order",
+        )
 
 
 def _agreement(requested_by: str, agreed_by: str) -> dict[str, str]:
     requested = intake.text("requested-by", requested_by, 200)
     agreed = intake.text("agreed-by", agreed_by, 200)
     if requested.casefold() == agreed.casefold():
-        raise InvalidInput("agreed-by", "must be someone other than the person asking: the other "
-                                        "side (or the partnership at level 4) agrees")
+        raise InvalidInput(
+            "agreed-by",
+            "must be someone other than the person asking: the other "
+            "side (or the partnership at level 4) agrees",
+        )
     return {"requested_by": requested, "agreed_by": agreed}
 
 
@@ -269,7 +419,9 @@ def _raise_fields(request: RaiseRequest, protocol: Protocol, now: datetime) -> d
         "decision_what": intake.text("decision", request.decision),
         "decision_date": intake.past_date("decision-date", request.decision_date, today),
         "decision_ref": intake.optional_text("decision-ref", request.decision_ref, 64),
-        "need_raiser_view": intake.need_level("need-raiser-view", request.need_raiser_view, protocol),
+        "need_raiser_view": intake.need_level(
+            "need-raiser-view", request.need_raiser_view, protocol
+        ),
         "need_decision": intake.need_level("need-decision", request.need_decision, protocol),
         "concern_summary": intake.text("concern", request.concern),
         "evidence": intake.optional_text("evidence", request.evidence),

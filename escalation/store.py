@@ -24,8 +24,11 @@ def load_challenge(session: Session, reference: str, lock: bool = True) -> Chall
     query: Select[tuple[Challenge]] = select(Challenge).where(Challenge.reference == reference)
     if lock:
         query = query.with_for_update(of=Challenge)
-    query = query.options(selectinload(Challenge.stages), selectinload(Challenge.raising_org),
-                          selectinload(Challenge.responding_org))
+    query = query.options(
+        selectinload(Challenge.stages),
+        selectinload(Challenge.raising_org),
+        selectinload(Challenge.responding_org),
+    )
     challenge = session.scalars(query).one_or_none()
     if challenge is None:
         raise NotFound(f"no challenge with reference {reference!r}")
@@ -33,8 +36,12 @@ def load_challenge(session: Session, reference: str, lock: bool = True) -> Chall
 
 
 def load_challenge_by_id(session: Session, challenge_id: int) -> Challenge:
-    query = (select(Challenge).where(Challenge.id == challenge_id)
-             .with_for_update(of=Challenge).options(selectinload(Challenge.stages)))
+    query = (
+        select(Challenge)
+        .where(Challenge.id == challenge_id)
+        .with_for_update(of=Challenge)
+        .options(selectinload(Challenge.stages))
+    )
     return session.scalars(query).one()
 
 
@@ -56,8 +63,10 @@ def find_organisation(session: Session, name: str) -> Organisation:
         select(Organisation).where(func.lower(Organisation.name) == name.strip().lower())
     ).all()
     if not matches:
-        raise NotFound(f"no organisation named {name!r} in the directory "
-                       "(see `escalation orgs list`; import with `escalation orgs import`)")
+        raise NotFound(
+            f"no organisation named {name!r} in the directory "
+            "(see `escalation orgs list`; import with `escalation orgs import`)"
+        )
     if len(matches) > 1:
         where = ", ".join(sorted(org.partnership for org in matches))
         raise NotFound(f"{name!r} names organisations in several partnerships ({where})")
@@ -71,12 +80,16 @@ def organisations(session: Session, partnership: str | None = None) -> Sequence[
     return session.scalars(query.order_by(Organisation.partnership, Organisation.name)).all()
 
 
-def cancel_pending(session: Session, challenge_id: int, now: datetime,
-                   kinds: Iterable[str] | None = None) -> None:
-    statement = (update(Deadline)
-                 .where(Deadline.challenge_id == challenge_id,
-                        Deadline.status == DeadlineStatus.PENDING.value)
-                 .values(status=DeadlineStatus.CANCELLED.value, processed_at=now))
+def cancel_pending(
+    session: Session, challenge_id: int, now: datetime, kinds: Iterable[str] | None = None
+) -> None:
+    statement = (
+        update(Deadline)
+        .where(
+            Deadline.challenge_id == challenge_id, Deadline.status == DeadlineStatus.PENDING.value
+        )
+        .values(status=DeadlineStatus.CANCELLED.value, processed_at=now)
+    )
     if kinds is not None:
         statement = statement.where(Deadline.kind.in_(list(kinds)))
     session.execute(statement.execution_options(synchronize_session=False))
@@ -84,15 +97,18 @@ def cancel_pending(session: Session, challenge_id: int, now: datetime,
 
 def pending_deadlines(session: Session, challenge_id: int) -> Sequence[Deadline]:
     return session.scalars(
-        select(Deadline).where(Deadline.challenge_id == challenge_id,
-                               Deadline.status == DeadlineStatus.PENDING.value)
+        select(Deadline)
+        .where(
+            Deadline.challenge_id == challenge_id, Deadline.status == DeadlineStatus.PENDING.value
+        )
         .order_by(Deadline.due_at, Deadline.id)
     ).all()
 
 
 def deadlines_of(session: Session, challenge_id: int) -> Sequence[Deadline]:
     return session.scalars(
-        select(Deadline).where(Deadline.challenge_id == challenge_id)
+        select(Deadline)
+        .where(Deadline.challenge_id == challenge_id)
         .order_by(Deadline.due_at, Deadline.id)
     ).all()
 
@@ -110,23 +126,29 @@ def claim_due(session: Session, now: datetime, limit: int) -> Sequence[Deadline]
 
 def last_chronology(session: Session, challenge_id: int) -> ChronologyEntry | None:
     return session.scalars(
-        select(ChronologyEntry).where(ChronologyEntry.challenge_id == challenge_id)
-        .order_by(ChronologyEntry.seq.desc()).limit(1)
+        select(ChronologyEntry)
+        .where(ChronologyEntry.challenge_id == challenge_id)
+        .order_by(ChronologyEntry.seq.desc())
+        .limit(1)
     ).one_or_none()
 
 
 def chronology(session: Session, challenge_id: int) -> Sequence[ChronologyEntry]:
     return session.scalars(
-        select(ChronologyEntry).where(ChronologyEntry.challenge_id == challenge_id)
+        select(ChronologyEntry)
+        .where(ChronologyEntry.challenge_id == challenge_id)
         .order_by(ChronologyEntry.seq)
     ).all()
 
 
-def list_challenges(session: Session, open_only: bool, partnership: str | None,
-                    overdue_at: datetime | None) -> Sequence[Challenge]:
-    query = select(Challenge).options(selectinload(Challenge.stages),
-                                      selectinload(Challenge.raising_org),
-                                      selectinload(Challenge.responding_org))
+def list_challenges(
+    session: Session, open_only: bool, partnership: str | None, overdue_at: datetime | None
+) -> Sequence[Challenge]:
+    query = select(Challenge).options(
+        selectinload(Challenge.stages),
+        selectinload(Challenge.raising_org),
+        selectinload(Challenge.responding_org),
+    )
     if open_only or overdue_at is not None:
         query = query.where(Challenge.state.like("level\\_%", escape="\\"))
     if partnership:

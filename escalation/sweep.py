@@ -45,15 +45,25 @@ class SweepResult:
     warnings: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, object]:
-        return {"now": to_local_iso(self.now), "claimed": self.claimed,
-                "applied": dict(self.applied), "skipped": self.skipped,
-                "deferred": self.deferred, "failed": self.failed, "warnings": self.warnings}
+        return {
+            "now": to_local_iso(self.now),
+            "claimed": self.claimed,
+            "applied": dict(self.applied),
+            "skipped": self.skipped,
+            "deferred": self.deferred,
+            "failed": self.failed,
+            "warnings": self.warnings,
+        }
 
     def summary(self) -> str:
-        applied = ", ".join(f"{n} {kind.replace('_', ' ')}" for kind, n in sorted(self.applied.items()))
-        return (f"sweep as of {to_local_iso(self.now)}: {self.claimed} due, "
-                f"{sum(self.applied.values())} applied ({applied or 'nothing'}), "
-                f"{self.skipped} skipped as past, {self.deferred} deferred, {self.failed} failed")
+        applied = ", ".join(
+            f"{n} {kind.replace('_', ' ')}" for kind, n in sorted(self.applied.items())
+        )
+        return (
+            f"sweep as of {to_local_iso(self.now)}: {self.claimed} due, "
+            f"{sum(self.applied.values())} applied ({applied or 'nothing'}), "
+            f"{self.skipped} skipped as past, {self.deferred} deferred, {self.failed} failed"
+        )
 
 
 def run_once(service: Service, now: datetime, batch_size: int = 200) -> SweepResult:
@@ -66,8 +76,11 @@ def run_once(service: Service, now: datetime, batch_size: int = 200) -> SweepRes
     passed_over: set[int] = set()
     while True:
         with service.sessions.begin() as session:
-            batch = [d for d in store.claim_due(session, result.now, batch_size + len(passed_over))
-                     if d.id not in passed_over][:batch_size]
+            batch = [
+                d
+                for d in store.claim_due(session, result.now, batch_size + len(passed_over))
+                if d.id not in passed_over
+            ][:batch_size]
             if not batch:
                 return result
             for deadline in batch:
@@ -85,8 +98,13 @@ def coverage_warnings_for(registry: ProtocolRegistry, now: datetime) -> list[str
     return warnings
 
 
-def _apply_one(service: Service, session: Session, deadline: Deadline, result: SweepResult,
-               passed_over: set[int]) -> None:
+def _apply_one(
+    service: Service,
+    session: Session,
+    deadline: Deadline,
+    result: SweepResult,
+    passed_over: set[int],
+) -> None:
     result.claimed += 1
     savepoint = session.begin_nested()
     try:
@@ -113,8 +131,9 @@ def _apply_one(service: Service, session: Session, deadline: Deadline, result: S
         result.applied[deadline.kind] += 1
 
 
-def apply_deadline(service: Service, session: Session, deadline: Deadline, now: datetime
-                   ) -> DeadlineStatus:
+def apply_deadline(
+    service: Service, session: Session, deadline: Deadline, now: datetime
+) -> DeadlineStatus:
     """Act on one claimed deadline; returns DONE or SKIPPED (or CANCELLED if moot)."""
     challenge = store.load_challenge_by_id(session, deadline.challenge_id)
     deadline.processed_at = now
@@ -131,18 +150,26 @@ def apply_deadline(service: Service, session: Session, deadline: Deadline, now: 
     return DeadlineStatus.DONE
 
 
-def _record_skip(service: Service, session: Session, challenge: Challenge, deadline: Deadline,
-                 now: datetime) -> None:
+def _record_skip(
+    service: Service, session: Session, challenge: Challenge, deadline: Deadline, now: datetime
+) -> None:
     what = deadline.kind.replace("_", " ")
-    service.record(session, challenge, now, SYSTEM, f"{deadline.kind}_skipped",
-                   f"{what.capitalize()} due {to_local_iso(deadline.due_at)} was not sent",
-                   "Skipped: the sweep ran after the deadline it announced had passed",
-                   "none: a later step of the protocol has already taken over")
+    service.record(
+        session,
+        challenge,
+        now,
+        SYSTEM,
+        f"{deadline.kind}_skipped",
+        f"{what.capitalize()} due {to_local_iso(deadline.due_at)} was not sent",
+        "Skipped: the sweep ran after the deadline it announced had passed",
+        "none: a later step of the protocol has already taken over",
+    )
 
 
 def _remind(kind: NoticeKind, audience: tuple[Audience, ...], concern: str):  # type: ignore[no-untyped-def]
-    def act(service: Service, session: Session, challenge: Challenge, deadline: Deadline,
-            now: datetime) -> None:
+    def act(
+        service: Service, session: Session, challenge: Challenge, deadline: Deadline, now: datetime
+    ) -> None:
         stage = challenge.current_stage
         due = stage.due_at if stage is not None and stage.ended_at is None else None
         if kind is NoticeKind.REMINDER and stage is not None:
@@ -150,38 +177,57 @@ def _remind(kind: NoticeKind, audience: tuple[Audience, ...], concern: str):  # 
         notice = Notice(kind, challenge.level, audience, due)
         lines = [describe(notice), *service.notifier.queue(session, challenge, notice, now)]
         by = f"; due by {to_local_iso(due)}" if due else ""
-        service.record(session, challenge, now, SYSTEM, kind.value,
-                       concern.format(level=challenge.level), "; ".join(lines),
-                       f"{deadline.detail or kind.value}{by}")
+        service.record(
+            session,
+            challenge,
+            now,
+            SYSTEM,
+            kind.value,
+            concern.format(level=challenge.level),
+            "; ".join(lines),
+            f"{deadline.detail or kind.value}{by}",
+        )
+
     return act
 
 
 def _fire(event: Event, concern: str, **args: str):  # type: ignore[no-untyped-def]
-    def act(service: Service, session: Session, challenge: Challenge, deadline: Deadline,
-            now: datetime) -> None:
+    def act(
+        service: Service, session: Session, challenge: Challenge, deadline: Deadline, now: datetime
+    ) -> None:
         text = concern.format(due=to_local_iso(deadline.due_at), level=challenge.level)
         service.transition(session, challenge, event, now, {"reason": text, **args}, text)
+
     return act
 
 
 _ACTIONS = {
     DeadlineKind.ACKNOWLEDGEMENT_DUE: _remind(
-        NoticeKind.ACKNOWLEDGEMENT_OVERDUE, (Audience.RESPONDER,),
-        "Level {level} challenge not yet acknowledged"),
-    DeadlineKind.REMINDER: _remind(NoticeKind.REMINDER, (Audience.RESPONDER,),
-                                   "No response yet at level {level}"),
+        NoticeKind.ACKNOWLEDGEMENT_OVERDUE,
+        (Audience.RESPONDER,),
+        "Level {level} challenge not yet acknowledged",
+    ),
+    DeadlineKind.REMINDER: _remind(
+        NoticeKind.REMINDER, (Audience.RESPONDER,), "No response yet at level {level}"
+    ),
     DeadlineKind.OVERDUE_REMINDER: _remind(
-        NoticeKind.OVERDUE, (Audience.RESPONDER, Audience.RAISER, Audience.PARTNERSHIP),
-        "Level {level} response is overdue"),
+        NoticeKind.OVERDUE,
+        (Audience.RESPONDER, Audience.RAISER, Audience.PARTNERSHIP),
+        "Level {level} response is overdue",
+    ),
     DeadlineKind.RAISER_REMINDER: _remind(
-        NoticeKind.RAISER_REMINDER, (Audience.RAISER,),
-        "The raiser has not yet accepted, escalated, reopened or closed"),
+        NoticeKind.RAISER_REMINDER,
+        (Audience.RAISER,),
+        "The raiser has not yet accepted, escalated, reopened or closed",
+    ),
     DeadlineKind.OUTCOME_REMINDER: _remind(
-        NoticeKind.OUTCOME_REMINDER, (Audience.RAISER,),
-        "The outcome check has not been answered"),
+        NoticeKind.OUTCOME_REMINDER, (Audience.RAISER,), "The outcome check has not been answered"
+    ),
     DeadlineKind.RESPONSE_DUE: _fire(Event.LAPSE, "No response at level {level} by {due}"),
-    DeadlineKind.OUTCOME_CHECK: _fire(Event.REQUEST_OUTCOME,
-                                      "Outcome check due: has the child's situation improved?"),
-    DeadlineKind.OUTCOME_CLOSE: _fire(Event.CLOSE, "Outcome check not answered by {due}",
-                                      closed_reason="outcome not confirmed"),
+    DeadlineKind.OUTCOME_CHECK: _fire(
+        Event.REQUEST_OUTCOME, "Outcome check due: has the child's situation improved?"
+    ),
+    DeadlineKind.OUTCOME_CLOSE: _fire(
+        Event.CLOSE, "Outcome check not answered by {due}", closed_reason="outcome not confirmed"
+    ),
 }

@@ -19,8 +19,16 @@ from escalation.models import Challenge, ChronologyEntry, Deadline, Stage
 from escalation.protocol_model import Protocol
 from escalation.workdays import to_local_iso
 
-CHRONOLOGY_COLUMNS = ("when", "recorded_at", "who", "event", "level", "factual_concern",
-                      "action", "impact")
+CHRONOLOGY_COLUMNS = (
+    "when",
+    "recorded_at",
+    "who",
+    "event",
+    "level",
+    "factual_concern",
+    "action",
+    "impact",
+)
 
 
 def _iso(instant: datetime | None) -> str | None:
@@ -29,32 +37,48 @@ def _iso(instant: datetime | None) -> str | None:
 
 def stage_dict(stage: Stage) -> dict[str, Any]:
     return {
-        "level": stage.level, "opened_at": _iso(stage.opened_at), "opened_by": stage.opened_by,
-        "due_at": _iso(stage.due_at), "acknowledge_due_at": _iso(stage.acknowledge_due_at),
-        "acknowledged_at": _iso(stage.acknowledged_at), "acknowledged_by": stage.acknowledged_by,
-        "reminders_sent": stage.reminders_sent, "responded_at": _iso(stage.responded_at),
-        "responded_by": stage.responded_by, "response_kind": stage.response_kind,
-        "response_summary": stage.response_summary, "actions": stage.actions,
-        "paused_at": _iso(stage.paused_at), "escalated_at": _iso(stage.escalated_at),
-        "escalated_by": stage.escalated_by, "escalation_reason": stage.escalation_reason,
-        "escalation_kind": stage.escalation_kind, "ended_at": _iso(stage.ended_at),
+        "level": stage.level,
+        "opened_at": _iso(stage.opened_at),
+        "opened_by": stage.opened_by,
+        "due_at": _iso(stage.due_at),
+        "acknowledge_due_at": _iso(stage.acknowledge_due_at),
+        "acknowledged_at": _iso(stage.acknowledged_at),
+        "acknowledged_by": stage.acknowledged_by,
+        "reminders_sent": stage.reminders_sent,
+        "responded_at": _iso(stage.responded_at),
+        "responded_by": stage.responded_by,
+        "response_kind": stage.response_kind,
+        "response_summary": stage.response_summary,
+        "actions": stage.actions,
+        "paused_at": _iso(stage.paused_at),
+        "escalated_at": _iso(stage.escalated_at),
+        "escalated_by": stage.escalated_by,
+        "escalation_reason": stage.escalation_reason,
+        "escalation_kind": stage.escalation_kind,
+        "ended_at": _iso(stage.ended_at),
         "end_reason": stage.end_reason,
     }
 
 
 def outcome_dict(challenge: Challenge) -> dict[str, Any] | None:
-    if challenge.resolved_at is None and challenge.closed_at is None \
-            and challenge.withdrawn_at is None:
+    if (
+        challenge.resolved_at is None
+        and challenge.closed_at is None
+        and challenge.withdrawn_at is None
+    ):
         return None
     return {
-        "outcome": challenge.outcome, "resolved_at": _iso(challenge.resolved_at),
-        "resolved_level": challenge.resolved_level, "resolved_by": challenge.resolved_by,
+        "outcome": challenge.outcome,
+        "resolved_at": _iso(challenge.resolved_at),
+        "resolved_level": challenge.resolved_level,
+        "resolved_by": challenge.resolved_by,
         "statement": challenge.outcome_statement,
         "how_life_will_improve": challenge.life_improvement,
         "recorded_on_both_files": challenge.recorded_on_both_files,
         "outcome_check_improved": challenge.outcome_improved,
         "outcome_answered_at": _iso(challenge.outcome_answered_at),
-        "closed_at": _iso(challenge.closed_at), "closed_reason": challenge.closed_reason,
+        "closed_at": _iso(challenge.closed_at),
+        "closed_reason": challenge.closed_reason,
         "withdrawn_at": _iso(challenge.withdrawn_at),
         "withdrawn_reason": challenge.withdrawn_reason,
     }
@@ -69,26 +93,43 @@ def current_due(challenge: Challenge) -> datetime | None:
     return stage.due_at
 
 
-def challenge_dict(challenge: Challenge, protocol: Protocol,
-                   pending: Sequence[Deadline] = ()) -> dict[str, Any]:
+def challenge_dict(
+    challenge: Challenge, protocol: Protocol, pending: Sequence[Deadline] = ()
+) -> dict[str, Any]:
     return {
-        "reference": challenge.reference, "partnership": challenge.partnership,
+        "reference": challenge.reference,
+        "partnership": challenge.partnership,
         "protocol": {"id": challenge.protocol_id, "version": challenge.protocol_version},
-        "state": challenge.state, "level": challenge.level, "urgent": challenge.urgent,
-        "due_at": _iso(current_due(challenge)), "raised_at": _iso(challenge.raised_at),
-        "raising_organisation": challenge.raising_org.name, "raiser": challenge.raiser_name,
+        "state": challenge.state,
+        "level": challenge.level,
+        "urgent": challenge.urgent,
+        "due_at": _iso(current_due(challenge)),
+        "raised_at": _iso(challenge.raised_at),
+        "raising_organisation": challenge.raising_org.name,
+        "raiser": challenge.raiser_name,
         "responding_organisation": challenge.responding_org.name,
-        "responding_team": challenge.responding_team, "responder": challenge.responder_name,
-        "child": {"reference": challenge.child_ref, "initials": challenge.child_initials,
-                  "birth_year": challenge.child_birth_year,
-                  "siblings_affected": challenge.siblings_affected},
+        "responding_team": challenge.responding_team,
+        "responder": challenge.responder_name,
+        "child": {
+            "reference": challenge.child_ref,
+            "initials": challenge.child_initials,
+            "birth_year": challenge.child_birth_year,
+            "siblings_affected": challenge.siblings_affected,
+        },
         "category": challenge.category,
-        "decision": {"what": challenge.decision_what, "date": challenge.decision_date,
-                     "reference": challenge.decision_ref},
-        "levels_of_need": {"raiser_view": challenge.need_raiser_view,
-                           "decision": challenge.need_decision},
-        "concern": challenge.concern_summary, "evidence": challenge.evidence,
-        "desired_outcome": challenge.desired_outcome, "voice_of_child": challenge.voice_of_child,
+        "decision": {
+            "what": challenge.decision_what,
+            "date": challenge.decision_date,
+            "reference": challenge.decision_ref,
+        },
+        "levels_of_need": {
+            "raiser_view": challenge.need_raiser_view,
+            "decision": challenge.need_decision,
+        },
+        "concern": challenge.concern_summary,
+        "evidence": challenge.evidence,
+        "desired_outcome": challenge.desired_outcome,
+        "voice_of_child": challenge.voice_of_child,
         "start_reason": challenge.start_reason,
         "stages": [stage_dict(stage) for stage in challenge.stages],
         "outcome": outcome_dict(challenge),
@@ -97,8 +138,9 @@ def challenge_dict(challenge: Challenge, protocol: Protocol,
     }
 
 
-def challenge_text(challenge: Challenge, protocol: Protocol, pending: Sequence[Deadline] = ()
-                   ) -> str:
+def challenge_text(
+    challenge: Challenge, protocol: Protocol, pending: Sequence[Deadline] = ()
+) -> str:
     data = challenge_dict(challenge, protocol, pending)
     level = protocol.level(challenge.level).name if challenge.level else "—"
     lines = [
@@ -116,23 +158,37 @@ def challenge_text(challenge: Challenge, protocol: Protocol, pending: Sequence[D
         f"  allowed now      {', '.join(data['allowed_events']) or 'nothing (finished)'}",
         "  stages:",
     ]
-    lines += [f"    level {s.level}: opened {_iso(s.opened_at)}, due {_iso(s.due_at) or '—'}, "
-              f"ended {_iso(s.ended_at) or '—'}"
-              + (f" ({s.end_reason})" if s.end_reason else "") for s in challenge.stages]
+    lines += [
+        f"    level {s.level}: opened {_iso(s.opened_at)}, due {_iso(s.due_at) or '—'}, "
+        f"ended {_iso(s.ended_at) or '—'}" + (f" ({s.end_reason})" if s.end_reason else "")
+        for s in challenge.stages
+    ]
     if pending:
         lines.append("  next deadlines:")
         lines += [f"    {d.due_at and _iso(d.due_at)}  {d.kind}" for d in pending]
     outcome = data["outcome"]
     if outcome:
-        lines.append(f"  outcome          {outcome['outcome'] or '—'}; "
-                     f"closed: {outcome['closed_reason'] or '—'}")
+        lines.append(
+            f"  outcome          {outcome['outcome'] or '—'}; "
+            f"closed: {outcome['closed_reason'] or '—'}"
+        )
     return "\n".join(lines)
 
 
 def chronology_rows(entries: Sequence[ChronologyEntry]) -> list[dict[str, Any]]:
-    return [{"when": _iso(e.occurred_at), "recorded_at": _iso(e.recorded_at), "who": e.who,
-             "event": e.event, "level": e.level, "factual_concern": e.concern,
-             "action": e.action, "impact": e.impact} for e in entries]
+    return [
+        {
+            "when": _iso(e.occurred_at),
+            "recorded_at": _iso(e.recorded_at),
+            "who": e.who,
+            "event": e.event,
+            "level": e.level,
+            "factual_concern": e.concern,
+            "action": e.action,
+            "impact": e.impact,
+        }
+        for e in entries
+    ]
 
 
 def chronology_export(entries: Sequence[ChronologyEntry], fmt: str) -> str:
@@ -149,4 +205,5 @@ def chronology_export(entries: Sequence[ChronologyEntry], fmt: str) -> str:
         f"{r['when']}  {r['who']}  [{r['event']}, level {r['level'] or '—'}]"
         + (f"  (recorded {r['recorded_at']})" if r["recorded_at"] != r["when"] else "")
         + f"\n  concern: {r['factual_concern']}\n  action:  {r['action']}\n  impact:  {r['impact']}"
-        for r in rows)
+        for r in rows
+    )

@@ -82,7 +82,8 @@ class BusinessHours:
                 raise CalendarError(f"weekday {weekday} is not 0 (Monday) to 6 (Sunday)")
             if opens >= closes:
                 raise CalendarError(
-                    f"{WEEKDAYS[weekday]}: opening {opens:%H:%M} is not before closing {closes:%H:%M}"
+                    f"{WEEKDAYS[weekday]}: opening {opens:%H:%M} is not before "
+                    f"closing {closes:%H:%M}"
                 )
 
 
@@ -203,7 +204,9 @@ class Calendar:
         Used for overdue reminders and raiser reminders, which go out at opening.
         """
         if duration.unit is Unit.WORKING_DAYS:
-            return self.opening(self.nth_working_day_after(self.local_date(instant), duration.amount))
+            return self.opening(
+                self.nth_working_day_after(self.local_date(instant), duration.amount)
+            )
         return self.add_business_time(instant, timedelta(hours=duration.amount))
 
     def add_business_time(self, start: datetime, amount: timedelta) -> datetime:

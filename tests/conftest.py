@@ -33,7 +33,8 @@ from escalation.workdays import LONDON
 
 FIXTURES = Path(__file__).parent / "fixtures"
 POSTGRES_URL = os.environ.get(
-    "ESCALATION_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+    "ESCALATION_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
 
 # Personas
 SCHOOL = "Ashcombe Primary School"
@@ -125,14 +126,22 @@ def service(sessions: sessionmaker[Session], registry: ProtocolRegistry) -> Serv
 def raise_request(**overrides: Any) -> RaiseRequest:
     """A school DSL's challenge to a Front Door threshold decision; override any field."""
     fields: dict[str, Any] = {
-        "partnership": "devon", "raising_org": SCHOOL, "raiser_name": SCHOOL_DSL,
-        "raiser_email": "dsl@ashcombe.example.org", "responding_org": FRONT_DOOR,
-        "child_ref": "CHILD-REF-001", "child_initials": "AB", "child_birth_year": 2015,
-        "category": "threshold", "decision": "Referral judged below threshold",
-        "decision_date": "2026-11-20", "concern": "Attendance falling; disclosures at school",
+        "partnership": "devon",
+        "raising_org": SCHOOL,
+        "raiser_name": SCHOOL_DSL,
+        "raiser_email": "dsl@ashcombe.example.org",
+        "responding_org": FRONT_DOOR,
+        "child_ref": "CHILD-REF-001",
+        "child_initials": "AB",
+        "child_birth_year": 2015,
+        "category": "threshold",
+        "decision": "Referral judged below threshold",
+        "decision_date": "2026-11-20",
+        "concern": "Attendance falling; disclosures at school",
         "desired_outcome": "A social work assessment",
         "voice_of_child": "The child says they are frightened at home",
-        "need_raiser_view": 4, "need_decision": 2,
+        "need_raiser_view": 4,
+        "need_decision": 2,
     }
     fields.update(overrides)
     return RaiseRequest(**fields)

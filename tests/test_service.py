@@ -28,15 +28,22 @@ from tests.conftest import (
 
 MONDAY_7_DEC_10AM = london("2026-12-07 10:00")
 WEDNESDAY_23_DEC_3PM = london("2026-12-23 15:00")
-RESOLUTION = Resolution("decision_changed", "Assessment allocated",
-                        "Seen weekly by a social worker; attendance plan with school", True)
+RESOLUTION = Resolution(
+    "decision_changed",
+    "Assessment allocated",
+    "Seen weekly by a social worker; attendance plan with school",
+    True,
+)
 
 
 def view(service: Service, reference: str) -> dict[str, object]:
     with service.sessions() as session:
         challenge = store.load_challenge(session, reference, lock=False)
-        return challenge_dict(challenge, service.protocol_of(challenge),
-                              store.pending_deadlines(session, challenge.id))
+        return challenge_dict(
+            challenge,
+            service.protocol_of(challenge),
+            store.pending_deadlines(session, challenge.id),
+        )
 
 
 def count(service: Service, model: type) -> int:
@@ -50,7 +57,9 @@ def entries(service: Service, reference: str) -> list[ChronologyEntry]:
         return list(store.chronology(session, challenge.id))
 
 
-def test_it_raises_at_level_1_with_a_reference_and_hand_computed_deadlines(service: Service) -> None:
+def test_it_raises_at_level_1_with_a_reference_and_hand_computed_deadlines(
+    service: Service,
+) -> None:
     reference = service.raise_challenge(raise_request(), WEDNESDAY_23_DEC_3PM)
     assert reference == "DSCP-2026-00001"
     data = view(service, reference)
@@ -69,14 +78,21 @@ def test_it_raises_at_level_1_with_a_reference_and_hand_computed_deadlines(servi
 def test_it_runs_a_challenge_through_levels_to_closure(service: Service) -> None:
     ref = service.raise_challenge(raise_request(), MONDAY_7_DEC_10AM)
     service.acknowledge(ref, SOCIAL_WORKER, london("2026-12-07 14:00"))
-    service.respond(ref, SOCIAL_WORKER, "upheld", "Threshold not met", [], london("2026-12-08 10:00"))
+    service.respond(
+        ref, SOCIAL_WORKER, "upheld", "Threshold not met", [], london("2026-12-08 10:00")
+    )
     service.escalate(ref, SCHOOL_DSL, "Further disclosures", london("2026-12-08 11:00"))
     assert view(service, ref)["state"] == "level_2.awaiting_response"
     # Level 2: 2 working days after Tue 8 Dec → Thu 10 Dec 17:00.
     assert view(service, ref)["due_at"] == "2026-12-10T17:00:00+00:00"
-    service.respond(ref, TEAM_MANAGER, "changed", "Assessment allocated",
-                    ["Strategy discussion | Morgan Team Manager | 2026-12-11"],
-                    london("2026-12-09 12:00"))
+    service.respond(
+        ref,
+        TEAM_MANAGER,
+        "changed",
+        "Assessment allocated",
+        ["Strategy discussion | Morgan Team Manager | 2026-12-11"],
+        london("2026-12-09 12:00"),
+    )
     service.accept(ref, SCHOOL_DSL, RESOLUTION, london("2026-12-09 15:00"))
     data = view(service, ref)
     assert data["state"] == "resolved"
@@ -85,7 +101,8 @@ def test_it_runs_a_challenge_through_levels_to_closure(service: Service) -> None
     # 14–18, 21–24 (11), 29–31 (14; 25 and 28 Dec are holidays), Jan 4–8 (19; 1 Jan is a
     # holiday), Mon 11 Jan (20).
     assert [(d["kind"], d["due_at"]) for d in data["pending_deadlines"]] == [  # type: ignore[union-attr]
-        ("outcome_check", "2027-01-11T09:00:00+00:00")]
+        ("outcome_check", "2027-01-11T09:00:00+00:00")
+    ]
     sweep.run_once(service, london("2027-01-11 09:05"))
     assert view(service, ref)["state"] == "outcome_check"
     service.answer_outcome(ref, SCHOOL_DSL, True, None, london("2027-01-11 11:00"))
@@ -93,12 +110,20 @@ def test_it_runs_a_challenge_through_levels_to_closure(service: Service) -> None
     assert data["state"] == "closed"
     assert data["pending_deadlines"] == []
     assert [e.event for e in entries(service, ref)] == [
-        "raise", "acknowledge", "respond", "escalate", "respond", "accept", "request_outcome",
-        "outcome"]
+        "raise",
+        "acknowledge",
+        "respond",
+        "escalate",
+        "respond",
+        "accept",
+        "request_outcome",
+        "outcome",
+    ]
 
 
 def test_it_refuses_an_event_the_state_does_not_allow_naming_state_and_allowed(
-        service: Service) -> None:
+    service: Service,
+) -> None:
     ref = service.raise_challenge(raise_request(), MONDAY_7_DEC_10AM)
     with pytest.raises(EventNotAllowed) as caught:
         service.accept(ref, SCHOOL_DSL, RESOLUTION, london("2026-12-07 11:00"))
@@ -130,7 +155,8 @@ def test_it_writes_nothing_when_a_raise_has_bad_input(service: Service) -> None:
 def test_it_starts_higher_with_a_reason_and_urgent_uses_working_hours(service: Service) -> None:
     ref = service.raise_challenge(
         raise_request(urgent=True, start_level=3, start_reason="Child missing from home twice"),
-        london("2026-12-11 15:00"))  # Friday: closes 16:00
+        london("2026-12-11 15:00"),
+    )  # Friday: closes 16:00
     data = view(service, ref)
     assert data["state"] == "level_3.awaiting_response"
     # 4 working hours from Fri 15:00: one hour on Friday, three on Monday → Mon 14 Dec 12:00.
@@ -139,8 +165,9 @@ def test_it_starts_higher_with_a_reason_and_urgent_uses_working_hours(service: S
 
 def test_it_pauses_and_resumes_with_the_remaining_business_time(service: Service) -> None:
     ref = service.raise_challenge(raise_request(), MONDAY_7_DEC_10AM)  # due Mon 14 Dec 17:00
-    service.pause(ref, SOCIAL_WORKER, SCHOOL_DSL, "Awaiting strategy discussion",
-                  london("2026-12-11 15:00"))  # Fri 15:00: 1h Friday + 8h Monday remain
+    service.pause(
+        ref, SOCIAL_WORKER, SCHOOL_DSL, "Awaiting strategy discussion", london("2026-12-11 15:00")
+    )  # Fri 15:00: 1h Friday + 8h Monday remain
     data = view(service, ref)
     assert data["state"] == "level_1.paused"
     assert data["pending_deadlines"] == []
@@ -152,18 +179,37 @@ def test_it_pauses_and_resumes_with_the_remaining_business_time(service: Service
 def test_it_extends_to_an_agreed_working_day_and_refuses_a_holiday(service: Service) -> None:
     ref = service.raise_challenge(raise_request(), MONDAY_7_DEC_10AM)
     with pytest.raises(InvalidInput, match="until: 2026-12-25 is not a working day"):
-        service.extend(ref, SOCIAL_WORKER, SCHOOL_DSL, london("2026-12-25 00:00").date(),
-                       "Christmas", london("2026-12-08 10:00"))
+        service.extend(
+            ref,
+            SOCIAL_WORKER,
+            SCHOOL_DSL,
+            london("2026-12-25 00:00").date(),
+            "Christmas",
+            london("2026-12-08 10:00"),
+        )
     with pytest.raises(InvalidInput, match="agreed-by: must be someone other"):
-        service.extend(ref, SOCIAL_WORKER, SOCIAL_WORKER, london("2026-12-18 00:00").date(),
-                       "More time", london("2026-12-08 10:00"))
-    service.extend(ref, SOCIAL_WORKER, SCHOOL_DSL, london("2026-12-18 00:00").date(),
-                   "Waiting for health records", london("2026-12-08 10:00"))
+        service.extend(
+            ref,
+            SOCIAL_WORKER,
+            SOCIAL_WORKER,
+            london("2026-12-18 00:00").date(),
+            "More time",
+            london("2026-12-08 10:00"),
+        )
+    service.extend(
+        ref,
+        SOCIAL_WORKER,
+        SCHOOL_DSL,
+        london("2026-12-18 00:00").date(),
+        "Waiting for health records",
+        london("2026-12-08 10:00"),
+    )
     assert view(service, ref)["due_at"] == "2026-12-18T16:00:00+00:00"  # a Friday
 
 
 def test_it_lapses_unanswered_levels_once_and_a_second_sweep_changes_nothing(
-        service: Service) -> None:
+    service: Service,
+) -> None:
     ref = service.raise_challenge(raise_request(), MONDAY_7_DEC_10AM)  # due Mon 14 Dec 17:00
     first = sweep.run_once(service, london("2026-12-14 17:05"))
     assert first.applied["response_due"] == 1
@@ -188,17 +234,33 @@ def test_it_catches_up_after_a_missed_week_without_a_cascade(service: Service) -
     # Level 2's clock starts when the escalation was applied: 2 working days after Mon 21 Dec.
     assert data["due_at"] == "2026-12-23T17:00:00+00:00"
     assert [e.event for e in entries(service, ref)] == [
-        "raise", "acknowledgement_due_skipped", "reminder_skipped", "lapse"]
+        "raise",
+        "acknowledgement_due_skipped",
+        "reminder_skipped",
+        "lapse",
+    ]
 
 
 def test_it_keeps_level_4_overdue_with_at_most_three_overdue_reminders(service: Service) -> None:
     ref = service.raise_challenge(
         raise_request(start_level=4, start_reason="Two earlier challenges unanswered"),
-        MONDAY_7_DEC_10AM)  # 10 working days → Mon 21 Dec 17:00
+        MONDAY_7_DEC_10AM,
+    )  # 10 working days → Mon 21 Dec 17:00
     assert view(service, ref)["due_at"] == "2026-12-21T17:00:00+00:00"
-    for day in ("2026-12-17", "2026-12-21", "2026-12-22", "2026-12-23", "2026-12-24",
-                "2026-12-29", "2026-12-30", "2026-12-31", "2027-01-04", "2027-01-05",
-                "2027-01-06", "2027-01-07"):
+    for day in (
+        "2026-12-17",
+        "2026-12-21",
+        "2026-12-22",
+        "2026-12-23",
+        "2026-12-24",
+        "2026-12-29",
+        "2026-12-30",
+        "2026-12-31",
+        "2027-01-04",
+        "2027-01-05",
+        "2027-01-06",
+        "2027-01-07",
+    ):
         sweep.run_once(service, london(f"{day} 09:05"))
         sweep.run_once(service, london(f"{day} 17:05"))
     data = view(service, ref)
@@ -206,21 +268,24 @@ def test_it_keeps_level_4_overdue_with_at_most_three_overdue_reminders(service: 
     overdue = [e for e in entries(service, ref) if e.event == "overdue"]
     # Every 2 working days after Mon 21 Dec at opening: Wed 23 Dec, Tue 29 Dec, Thu 31 Dec.
     assert [e.occurred_at.isoformat() for e in overdue] == [
-        "2026-12-23T09:05:00+00:00", "2026-12-29T09:05:00+00:00", "2026-12-31T09:05:00+00:00"]
-    service.respond(ref, BUSINESS_MANAGER, "partly_changed", "Panel view", [],
-                    london("2027-01-07 10:00"))
+        "2026-12-23T09:05:00+00:00",
+        "2026-12-29T09:05:00+00:00",
+        "2026-12-31T09:05:00+00:00",
+    ]
+    service.respond(
+        ref, BUSINESS_MANAGER, "partly_changed", "Panel view", [], london("2027-01-07 10:00")
+    )
     assert view(service, ref)["state"] == "level_4.responded"
 
 
 def test_it_refuses_an_effective_time_before_the_last_chronology_entry(service: Service) -> None:
     ref = service.raise_challenge(raise_request(), MONDAY_7_DEC_10AM)
-    with pytest.raises(InvalidInput, match="now: .* is before the last entry"):
+    with pytest.raises(InvalidInput, match=r"now: .* is before the last entry"):
         service.acknowledge(ref, SOCIAL_WORKER, london("2026-12-07 09:00"))
     assert len(entries(service, ref)) == 1
 
 
-def test_it_keeps_the_chronology_append_only_in_the_orm_and_the_database(
-        service: Service) -> None:
+def test_it_keeps_the_chronology_append_only_in_the_orm_and_the_database(service: Service) -> None:
     ref = service.raise_challenge(raise_request(), MONDAY_7_DEC_10AM)
     with service.sessions() as session:
         entry = session.scalars(select(ChronologyEntry)).one()
@@ -243,7 +308,8 @@ def test_it_records_withdrawal_and_leaves_no_pending_deadline(service: Service) 
 
 
 def test_it_reopens_at_the_level_where_it_ended_when_life_has_not_improved(
-        service: Service) -> None:
+    service: Service,
+) -> None:
     ref = service.raise_challenge(raise_request(), MONDAY_7_DEC_10AM)
     service.escalate(ref, SCHOOL_DSL, "No contact from social worker", london("2026-12-07 11:00"))
     service.escalate(ref, SCHOOL_DSL, "Risk increasing", london("2026-12-07 12:00"), to_level=3)
