@@ -22,11 +22,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from escalation import db, directory, resources, store, sweep
 from escalation.config import Settings
-from escalation.errors import EscalationError, ProtocolError
+from escalation.errors import CalendarError, EscalationError, ProtocolError
 from escalation.machine import mermaid
 from escalation.protocol import ProtocolRegistry, describe, load_registry
 from escalation.service import Service
-from escalation.workdays import CalendarError, parse_instant, to_local_iso
+from escalation.workdays import parse_instant, to_local_iso
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -174,7 +174,9 @@ def workflows_validate(app: App, files: tuple[Path, ...]) -> None:
     if files:
         registry = load_registry(files=list(files))
     else:
-        registry = load_registry(app.settings.workflows_dir or resources.workflows_dir())
+        folder = app.settings.workflows_dir or resources.workflows_dir()
+        click.echo(f"workflows directory: {folder}")
+        registry = load_registry(folder)
     for protocol in registry.all():
         click.echo(
             f"ok  {protocol.source_file}: {protocol.id} version {protocol.version} "
@@ -192,7 +194,7 @@ def _protocol_option(func: F) -> F:
         default=None,
         help="Protocol version (default: the newest).",
     )(func)
-    return click.argument("protocol_id")(func)  # type: ignore[return-value]
+    return click.argument("protocol_id")(func)
 
 
 @workflows_group.command("show")
@@ -253,10 +255,10 @@ def due(
             param_hint="--level",
         )
     plan = plan_stage(protocol, level, urgent, parse_instant(start))
-    reminders = [d.due_at for d in plan.deadlines if d.kind is DeadlineKind.REMINDER]
+    reminders = [d for d in plan.deadlines if d.kind is DeadlineKind.REMINDER]
     data = {
         "due_at": to_local_iso(plan.due_at),
-        "reminders": [to_local_iso(r) for r in reminders],
+        "reminders": [to_local_iso(r.due_at) for r in reminders],
         "acknowledge_by": to_local_iso(plan.acknowledge_due_at),
     }
     if as_json:
@@ -269,8 +271,8 @@ def due(
     )
     click.echo(f"  due at          {data['due_at']}")
     click.echo(f"  acknowledge by  {data['acknowledge_by']}")
-    for before, at in zip(timescales.reminders, data["reminders"], strict=False):
-        click.echo(f"  reminder        {at}  ({before} before)")
+    for reminder in reminders:
+        click.echo(f"  reminder        {to_local_iso(reminder.due_at)}  ({reminder.detail})")
 
 
 # -- directory -----------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 def _json_option(func: F) -> F:
     return click.option("--json", "as_json", is_flag=True, help="Print the challenge as JSON.")(
         func
-    )  # type: ignore[return-value]
+    )
 
 
 def _by_option(func: F) -> F:
@@ -35,7 +35,7 @@ def _by_option(func: F) -> F:
         required=True,
         metavar="NAME",
         help="The person acting (recorded in the chronology).",
-    )(func)  # type: ignore[return-value]
+    )(func)
 
 
 def print_challenge(app: App, reference: str, as_json: bool, full: bool = False) -> None:
@@ -152,7 +152,7 @@ def register(main: click.Group) -> None:
 @_json_option
 @pass_app
 @handle_errors
-def raise_command(app: App, as_json: bool, **fields: Any) -> None:
+def raise_command(app: App, /, as_json: bool, **fields: Any) -> None:
     """Raise a challenge; prints its new reference.
 
     Immediate risk of significant harm is never a challenge: phone the front door (MASH) or 999.
@@ -164,13 +164,13 @@ def raise_command(app: App, as_json: bool, **fields: Any) -> None:
         click.echo(reference)
 
 
-def _event_command(name: str, help_text: str) -> Callable[[F], click.Command]:
-    def decorate(func: F) -> click.Command:
-        func = handle_errors(func)
-        func = pass_app(func)
-        func = _json_option(func)
-        func = click.argument("reference")(func)
-        return click.command(name, help=help_text)(func)
+def _event_command(name: str, help_text: str) -> Callable[[Callable[..., None]], click.Command]:
+    def decorate(func: Callable[..., None]) -> click.Command:
+        wrapped: Callable[..., Any] = handle_errors(func)
+        wrapped = pass_app(wrapped)
+        wrapped = _json_option(wrapped)
+        wrapped = click.argument("reference")(wrapped)
+        return click.command(name, help=help_text)(wrapped)
 
     return decorate
 

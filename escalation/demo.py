@@ -128,7 +128,7 @@ def _simulate(service: Service, echo: Callable[[str], None]) -> None:
         if day.weekday() < 5 and not CHRISTMAS_SHUTDOWN[0] <= day <= CHRISTMAS_SHUTDOWN[1]:
             for hour, minute in ((9, 5), (17, 5)):
                 when = at(day, hour, minute)
-                events.append((when, 0, partial(sweep.run_once, service, when)))
+                events.append((when, 0, partial(_sweep, service, when)))
         day += timedelta(days=1)
     for _, _, action in sorted(events, key=lambda event: (event[0], event[1])):
         action()
@@ -137,6 +137,10 @@ def _simulate(service: Service, echo: Callable[[str], None]) -> None:
         f"weekday, except that the sweep was off from {CHRISTMAS_SHUTDOWN[0]:%d %b} to "
         f"{CHRISTMAS_SHUTDOWN[1]:%d %b %Y} and caught up when it came back."
     )
+
+
+def _sweep(service: Service, now: datetime) -> None:
+    sweep.run_once(service, now)
 
 
 def _print_timeline(sessions: sessionmaker[Session], echo: Callable[[str], None]) -> None:

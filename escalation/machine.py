@@ -18,7 +18,7 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, cast
 
 from transitions import EventData, Machine
 
@@ -126,7 +126,7 @@ def is_open(state: str) -> bool:
 
 def _emit(*kinds: EffectKind, level: int | None = None) -> Callable[[EventData], None]:
     def callback(event: EventData) -> None:
-        subject: Subject = event.model
+        subject = cast(Subject, event.model)
         subject.effects.extend(Effect(kind, level) for kind in kinds)
 
     return callback
@@ -141,7 +141,7 @@ def _answer_is(answer: bool) -> Callable[[EventData], bool]:
 
 
 def _resolved_at(level: int) -> Callable[[EventData], bool]:
-    return lambda event: event.model.resolved_level == level
+    return lambda event: cast(Subject, event.model).resolved_level == level
 
 
 def _level_states(level: Level) -> list[str]:

@@ -133,12 +133,13 @@ class Service:
         actions: list[str] | tuple[str, ...],
         now: datetime,
     ) -> None:
+        text = intake.text("summary", summary)
         args = {
             "kind": intake.response_kind(kind),
-            "summary": intake.text("summary", summary),
+            "summary": text,
             "actions": intake.actions(actions),
         }
-        self._event(reference, Event.RESPOND, who, now, lambda _: args, args["summary"])
+        self._event(reference, Event.RESPOND, who, now, lambda _: args, text)
 
     def accept(self, reference: str, who: str, resolution: Resolution, now: datetime) -> None:
         args = intake.resolution(resolution)
@@ -204,13 +205,10 @@ class Service:
         reason: str,
         now: datetime,
     ) -> None:
-        args = _agreement(requested_by, agreed_by) | {
-            "reason": intake.text("reason", reason),
-            "until": until,
-        }
-        self._event(
-            reference, Event.EXTEND, args["requested_by"], now, lambda _: args, args["reason"]
-        )
+        agreement = _agreement(requested_by, agreed_by)
+        why = intake.text("reason", reason)
+        args: dict[str, Any] = {**agreement, "reason": why, "until": until}
+        self._event(reference, Event.EXTEND, agreement["requested_by"], now, lambda _: args, why)
 
     def withdraw(self, reference: str, who: str, reason: str, now: datetime) -> None:
         reason = intake.text("reason", reason)

@@ -21,7 +21,7 @@ from escalation.planner import DeadlineStatus
 
 
 def load_challenge(session: Session, reference: str, lock: bool = True) -> Challenge:
-    query: Select[tuple[Challenge]] = select(Challenge).where(Challenge.reference == reference)
+    query: Select[Challenge] = select(Challenge).where(Challenge.reference == reference)
     if lock:
         query = query.with_for_update(of=Challenge)
     query = query.options(
@@ -49,11 +49,15 @@ def next_reference(session: Session, prefix: str, year: int) -> str:
     """The next reference like DSCP-2026-00042; safe when several writers allocate at once."""
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(ReferenceCounter).values(prefix=prefix, year=year, last=1)
-    statement = statement.on_conflict_do_update(
-        index_elements=["prefix", "year"], set_={"last": ReferenceCounter.last + 1}
-    ).returning(ReferenceCounter.last)
-    number = session.execute(statement).scalar_one()
+    upsert = (
+        insert(ReferenceCounter)
+        .values(prefix=prefix, year=year, last=1)
+        .on_conflict_do_update(
+            index_elements=["prefix", "year"], set_={"last": ReferenceCounter.last + 1}
+        )
+        .returning(ReferenceCounter.last)
+    )
+    number = session.execute(upsert).scalar_one()
     return f"{prefix}-{year}-{number:05d}"
 
 
