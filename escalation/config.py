@@ -58,7 +58,8 @@ def _database_url(raw: str | None, cwd: Path) -> URL:
             f"ESCALATION_DATABASE_URL: '{backend}' is not supported; use sqlite:///FILE or "
             "postgresql://USER@HOST/DB"
         )
-    if backend == "postgresql" and url.get_driver_name() in ("", "psycopg2", "postgresql"):
+    if backend == "postgresql" and "+" not in url.drivername:
+        # psycopg 3 is the driver we install; SQLAlchemy's default differs between versions.
         url = url.set(drivername="postgresql+psycopg")
     return url
 

@@ -104,12 +104,16 @@ def run_demo(folder: Path, echo: Callable[[str], None]) -> Path:
     service = Service(sessions, registry)
     _simulate(service, echo)
     _print_timeline(sessions, echo)
+    echo("")
+    echo("Explore it, e.g.:")
+    echo(f"  ESCALATION_DATABASE_URL=sqlite:///{database} escalation show DSCP-2026-00002")
+    echo(f"  ESCALATION_DATABASE_URL=sqlite:///{database} escalation chronology DSCP-2026-00002")
     return database
 
 
 def _fresh_database(folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
-    database = folder / "escalation.db"
+    database = (folder / "escalation.db").resolve()
     for suffix in ("", "-wal", "-shm"):
         Path(f"{database}{suffix}").unlink(missing_ok=True)
     shutil.rmtree(folder / "outbox", ignore_errors=True)

@@ -212,7 +212,7 @@ def _replan(ctx: Context, stage: Stage, reset_acknowledgement: bool) -> None:
                     DeadlineKind.ACKNOWLEDGEMENT_DUE,
                     stage.acknowledge_due_at,
                     stage.due_at,
-                    "acknowledgement",
+                    "not acknowledged since the clock resumed",
                 ),
             )
     add_deadlines(ctx, planned, stage)

@@ -65,7 +65,12 @@ def plan_stage(protocol: Protocol, level: int, urgent: bool, start: datetime) ->
     due = calendar.due_after(start, timescales.response_due)
     ack = calendar.due_after(start, timescales.acknowledge_due)
     deadlines = [
-        Planned(DeadlineKind.ACKNOWLEDGEMENT_DUE, ack, due, str(timescales.acknowledge_due))
+        Planned(
+            DeadlineKind.ACKNOWLEDGEMENT_DUE,
+            ack,
+            due,
+            f"not acknowledged within {timescales.acknowledge_due}",
+        )
     ]
     deadlines += response_deadlines(protocol, level, urgent, start, due)
     return StagePlan(due, ack, tuple(deadlines))

@@ -19,6 +19,7 @@ from escalation.models import Challenge, ChronologyEntry, Deadline, Stage
 from escalation.protocol_model import Protocol
 from escalation.workdays import to_local_iso
 
+BACKDATING_NOTICE = 60  # seconds between effective and real time before the text export says so
 CHRONOLOGY_COLUMNS = (
     "when",
     "recorded_at",
@@ -201,9 +202,15 @@ def chronology_export(entries: Sequence[ChronologyEntry], fmt: str) -> str:
         writer.writeheader()
         writer.writerows(rows)
         return buffer.getvalue()
-    return "\n\n".join(
-        f"{r['when']}  {r['who']}  [{r['event']}, level {r['level'] or '—'}]"
-        + (f"  (recorded {r['recorded_at']})" if r["recorded_at"] != r["when"] else "")
-        + f"\n  concern: {r['factual_concern']}\n  action:  {r['action']}\n  impact:  {r['impact']}"
-        for r in rows
+    return "\n\n".join(_entry_text(entry, row) for entry, row in zip(entries, rows, strict=True))
+
+
+def _entry_text(entry: ChronologyEntry, row: dict[str, Any]) -> str:
+    # Backdated (or simulated) entries show when they were really written.
+    backdated = abs((entry.recorded_at - entry.occurred_at).total_seconds()) > BACKDATING_NOTICE
+    return (
+        f"{row['when']}  {row['who']}  [{row['event']}, level {row['level'] or '—'}]"
+        + (f"  (recorded {row['recorded_at']})" if backdated else "")
+        + f"\n  concern: {row['factual_concern']}\n  action:  {row['action']}"
+        + f"\n  impact:  {row['impact']}"
     )
