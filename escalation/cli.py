@@ -115,7 +115,11 @@ def main(ctx: click.Context, now: datetime | None) -> None:
     Set up:       escalation db upgrade && escalation orgs import directory.csv
     Every day:    escalation sweep   (from cron, or the worker)
     """
-    ctx.obj = App(now)
+    try:
+        ctx.obj = App(now)
+    except EscalationError as exc:  # a bad ESCALATION_* variable: one line, no traceback
+        click.echo(f"error: {exc}", err=True)
+        ctx.exit(1)
 
 
 pass_app = click.make_pass_decorator(App)
@@ -225,6 +229,7 @@ def workflows_diagram(app: App, protocol_id: str, version: int | None) -> None:
     "--start",
     required=True,
     metavar="ISO-8601",
+    callback=_parse_now,
     help="When the level opens; without an offset, Europe/London local time.",
 )
 @click.option("--urgent", is_flag=True, help="Use the level's urgent (working-hours) timescales.")
@@ -236,7 +241,7 @@ def due(
     app: App,
     protocol_id: str,
     level: int,
-    start: str,
+    start: datetime,
     urgent: bool,
     version: int | None,
     as_json: bool,
@@ -254,7 +259,7 @@ def due(
             f"{level} is not a level of {protocol.id} (1–{protocol.top_level})",
             param_hint="--level",
         )
-    plan = plan_stage(protocol, level, urgent, parse_instant(start))
+    plan = plan_stage(protocol, level, urgent, start)
     reminders = [d for d in plan.deadlines if d.kind is DeadlineKind.REMINDER]
     data = {
         "due_at": to_local_iso(plan.due_at),

@@ -351,9 +351,17 @@ def fire(protocol: Protocol, subject: Subject, event: Event, **kwargs: Any) -> b
         machine.remove_model(subject)
 
 
-def allowed_events(protocol: Protocol, state: str, include_sweep: bool = False) -> list[str]:
-    """Events that have a transition from `state`, in the protocol's order of events."""
+def allowed_events(
+    protocol: Protocol, state: str, include_sweep: bool = False, acknowledged: bool = False
+) -> list[str]:
+    """Events that have a transition from `state`, in the protocol's order of events.
+
+    `acknowledged`: the current level has been acknowledged already, so acknowledging again is
+    not offered (the service refuses it with who acknowledged and when).
+    """
     triggers = set(machine_for(protocol).get_triggers(state))
+    if acknowledged:
+        triggers.discard(Event.ACKNOWLEDGE.value)
     return [
         e.value for e in Event if e.value in triggers and (include_sweep or e not in SWEEP_ONLY)
     ]
@@ -364,12 +372,40 @@ def mermaid(protocol: Protocol) -> str:
     from transitions.extensions.diagrams import GraphMachine
 
     kwargs = _machine_kwargs(protocol)
+    title = f"{protocol.name} (v{protocol.version})"
     kwargs.update(
         model="self",
         initial=Status.NEW.value,
         graph_engine="mermaid",
-        title=f"{protocol.name} (v{protocol.version})",
+        title=title,
         show_conditions=False,
     )
     graph = GraphMachine(**kwargs)
-    return str(graph.get_graph().draw(None))
+    return _tidy_mermaid(str(graph.get_graph().draw(None)), title)
+
+
+_DOTTED_ID = re.compile(r"\b(level_\d+)\.(\w+)")
+
+
+def _tidy_mermaid(text: str, title: str) -> str:
+    """Adjust transitions' Mermaid output for Mermaid itself.
+
+    Titles go in front matter as `title:`; state ids avoid dots (labels keep the real names);
+    no state is drawn as "active" (the diagram is of the protocol, not of one challenge); an
+    edge fired by one event under several conditions is labelled once.
+    """
+    lines = text.splitlines()
+    if lines and lines[0].strip() == "---":  # transitions' front matter: a bare title line
+        lines = lines[lines.index("---", 1) + 1 :]
+    out = ["---", f"title: {title}", "---"]
+    for line in lines:
+        parts = line.split('"')
+        parts[::2] = [_DOTTED_ID.sub(r"\1__\2", part) for part in parts[::2]]
+        line = '"'.join(parts)
+        if line.lstrip().startswith("Class "):
+            line = line.replace(" s_active", " s_default")
+        if "-->" in line and ": " in line:
+            head, labels = line.split(": ", 1)
+            line = f"{head}: {' | '.join(dict.fromkeys(labels.split(' | ')))}"
+        out.append(line)
+    return "\n".join(out) + "\n"

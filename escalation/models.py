@@ -163,6 +163,12 @@ class Challenge(Base):
     def current_stage(self) -> Stage | None:
         return self.stages[-1] if self.stages else None
 
+    @property
+    def level_acknowledged(self) -> bool:
+        """Whether the level now in play has been acknowledged."""
+        stage = self.current_stage
+        return stage is not None and stage.ended_at is None and stage.acknowledged_at is not None
+
 
 class Stage(Base):
     """One level of a challenge, from when it opened to when it ended."""

@@ -17,10 +17,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from escalation import intake, store
 from escalation.effects import HANDLERS, Context
-from escalation.errors import EventNotAllowed, InvalidInput
+from escalation.errors import EventNotAllowed, InvalidInput, NotFound
 from escalation.intake import RaiseRequest, Resolution
 from escalation.machine import Event, Subject, allowed_events, fire, split_state
-from escalation.models import Challenge, ChronologyEntry
+from escalation.models import Challenge, ChronologyEntry, Organisation
 from escalation.notices import Notifier, RecordOnly, describe
 from escalation.protocol import ProtocolRegistry
 from escalation.protocol_model import Protocol
@@ -77,10 +77,8 @@ class Service:
         protocol = self._protocol_for(request.partnership)
         level, reason = intake.start_level(request.start_level, request.start_reason, protocol)
         fields = _raise_fields(request, protocol, now)
-        raising = store.find_organisation(session, intake.text("raising-org", request.raising_org))
-        responding = store.find_organisation(
-            session, intake.text("responding-org", request.responding_org)
-        )
+        raising = _organisation(session, "raising-org", request.raising_org)
+        responding = _organisation(session, "responding-org", request.responding_org)
         if raising.id == responding.id:
             raise InvalidInput("responding-org", "must differ from the raising organisation")
         year = now.astimezone(protocol.calendar().tz).year
@@ -267,7 +265,9 @@ class Service:
             self._transition(session, challenge, protocol, event, who, now, args, concern)
 
     def require_allowed(self, challenge: Challenge, protocol: Protocol, event: Event) -> None:
-        allowed = allowed_events(protocol, challenge.state)
+        allowed = allowed_events(
+            protocol, challenge.state, acknowledged=challenge.level_acknowledged
+        )
         if event.value not in allowed_events(protocol, challenge.state, include_sweep=True):
             raise EventNotAllowed(challenge.reference, event.value, challenge.state, allowed)
 
@@ -292,7 +292,9 @@ class Service:
                 challenge.reference,
                 event.value,
                 challenge.state,
-                allowed_events(protocol, challenge.state),
+                allowed_events(
+                    protocol, challenge.state, acknowledged=challenge.level_acknowledged
+                ),
             )
         ctx = Context(session, challenge, protocol, event, now, who, args)
         for effect in subject.effects:
@@ -375,6 +377,14 @@ class Service:
         self._transition(
             session, challenge, self.protocol_of(challenge), event, SYSTEM, now, args, concern
         )
+
+
+def _organisation(session: Session, field: str, name: str) -> Organisation:
+    """The named organisation; a miss names the option, e.g. `raising-org: no organisation …`."""
+    try:
+        return store.find_organisation(session, intake.text(field, name))
+    except NotFound as exc:
+        raise NotFound(f"{field}: {exc}") from None
 
 
 def _require_in_order(challenge: Challenge, last: ChronologyEntry | None, now: datetime) -> None:

@@ -127,7 +127,7 @@ def _apply_one(
         return
     if outcome == DeadlineStatus.SKIPPED:
         result.skipped += 1
-    else:
+    elif outcome == DeadlineStatus.DONE:
         result.applied[deadline.kind] += 1
 
 
@@ -136,6 +136,11 @@ def apply_deadline(
 ) -> DeadlineStatus:
     """Act on one claimed deadline; returns DONE or SKIPPED (or CANCELLED if moot)."""
     challenge = store.load_challenge_by_id(session, deadline.challenge_id)
+    # Another sweeper or a user may have moved the challenge on while this process waited for
+    # the challenge's lock: read the deadline again now that the lock is held.
+    session.refresh(deadline)
+    if deadline.status != DeadlineStatus.PENDING.value:
+        return DeadlineStatus.CANCELLED
     deadline.processed_at = now
     if split_state(challenge.state)[1] in FINISHED:
         deadline.status = DeadlineStatus.CANCELLED.value
@@ -150,10 +155,13 @@ def apply_deadline(
     return DeadlineStatus.DONE
 
 
+_SKIPPED_NOTICE = {DeadlineKind.ACKNOWLEDGEMENT_DUE.value: "acknowledgement-overdue notice"}
+
+
 def _record_skip(
     service: Service, session: Session, challenge: Challenge, deadline: Deadline, now: datetime
 ) -> None:
-    what = deadline.kind.replace("_", " ")
+    what = _SKIPPED_NOTICE.get(deadline.kind, deadline.kind.replace("_", " "))
     service.record(
         session,
         challenge,

@@ -134,7 +134,9 @@ def challenge_dict(
         "start_reason": challenge.start_reason,
         "stages": [stage_dict(stage) for stage in challenge.stages],
         "outcome": outcome_dict(challenge),
-        "allowed_events": allowed_events(protocol, challenge.state),
+        "allowed_events": allowed_events(
+            protocol, challenge.state, acknowledged=challenge.level_acknowledged
+        ),
         "pending_deadlines": [{"kind": d.kind, "due_at": _iso(d.due_at)} for d in pending],
     }
 
