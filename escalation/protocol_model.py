@@ -138,7 +138,8 @@ class Protocol:
     raiser_decision_reminder: Duration
     outcome_check: OutcomeCheck
     immediate_risk: tuple[RiskContact, ...]
-    provenance: dict[str, str]
+    provenance: dict[str, str]  # where each protocol-wide value comes from, by field name
+    source: str = ""  # the file's `source`: the document the whole protocol is taken from
     closures: Closures = field(default_factory=Closures)
 
     @property

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import shutil
 from collections.abc import Callable
 from datetime import date, time
@@ -134,7 +135,8 @@ def test_it_reads_devon_level_4_and_the_protocol_wide_values() -> None:
     assert protocol.outcome_check.answer_due == days(10)
     assert protocol.outcome_check.close_after_reminder == days(5)
     assert [c.phone for c in protocol.immediate_risk] == ["0345 155 1071", "0345 6000 388", "999"]
-    assert protocol.provenance["source"].startswith("Devon SCP Case Resolution Protocol")
+    assert protocol.source.startswith("Devon SCP Case Resolution Protocol")
+    assert "source" not in protocol.provenance  # provenance is per field only
 
 
 @pytest.mark.parametrize(("partnership", "prefix"), [("plymouth", "PSCP"), ("torbay", "TSCP")])
@@ -1119,6 +1121,12 @@ def test_it_says_when_nothing_is_left_to_confirm() -> None:
     text = describe(load_protocol_file(FIXTURES / "minimal.yaml"))
     assert text.endswith("To confirm with the partnership: nothing (every value has a source)\n")
     assert "Business hours: Wednesday 10:00-12:30" in text
+
+
+def test_it_describes_the_protocol_source_and_says_when_there_is_none() -> None:
+    protocol = load_registry(WORKFLOWS).get("devon")
+    assert "  Source: Devon SCP Case Resolution Protocol" in describe(protocol)
+    assert "  Source: not recorded\n" in describe(dataclasses.replace(protocol, source=""))
 
 
 # --- Where the data lives ----------------------------------------------------------------------
