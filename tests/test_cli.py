@@ -8,6 +8,7 @@ Europe/London). `--now` is the global option, given before the subcommand.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import os
@@ -33,6 +34,7 @@ from tests.conftest import (
     SERVICE_MANAGER,
     SOCIAL_WORKER,
     TEAM_MANAGER,
+    raise_request,
 )
 
 REF = "DSCP-2026-00001"
@@ -105,25 +107,13 @@ class Cli:
 
 
 def raise_args(**overrides: str | None) -> list[str]:
-    """A school DSL's challenge to a Front Door threshold decision; override any option by its
-    name with underscores (None leaves the option out)."""
+    """The conftest persona's challenge (`raise_request()`) as `escalation raise` options;
+    override any option by its name with underscores (None leaves the option out)."""
+    fields = dataclasses.asdict(raise_request())
     options: dict[str, str | None] = {
-        "partnership": "devon",
-        "raising_org": SCHOOL,
-        "raiser_name": SCHOOL_DSL,
-        "raiser_email": "dsl@ashcombe.example.org",
-        "responding_org": FRONT_DOOR,
-        "child_ref": "CHILD-REF-001",
-        "child_initials": "AB",
-        "child_birth_year": "2015",
-        "category": "threshold",
-        "decision": "Referral judged below threshold",
-        "decision_date": "2026-11-20",
-        "concern": "Attendance falling; disclosures at school",
-        "desired_outcome": "A social work assessment",
-        "voice_of_child": "The child says they are frightened at home",
-        "need_raiser_view": "4",
-        "need_decision": "2",
+        name: str(value)
+        for name, value in fields.items()
+        if value is not None and name not in ("urgent", "extra")
     }
     options.update(overrides)
     args = ["raise"]
@@ -157,6 +147,19 @@ def clean_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ESCALATION_")}
     env.update(extra)
     return env
+
+
+def run_process(argv: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    """A real process with no ESCALATION_* variables but those given."""
+    return subprocess.run(
+        argv,
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=clean_env(**env),
+        timeout=120,
+        check=False,
+    )
 
 
 def console_script() -> Path:
@@ -204,15 +207,7 @@ def raised(app: Cli) -> Cli:
 
 
 def test_it_prints_help_with_python_dash_m(tmp_path: Path) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "escalation", "--help"],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env=clean_env(),
-        timeout=120,
-        check=False,
-    )
+    done = run_process([sys.executable, "-m", "escalation", "--help"], tmp_path)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("Usage:")
     for command in ("raise", "due", "sweep", "workflows", "orgs", "chronology", "demo"):
@@ -221,18 +216,10 @@ def test_it_prints_help_with_python_dash_m(tmp_path: Path) -> None:
 
 
 def test_it_runs_the_console_script(tmp_path: Path) -> None:
-    version = subprocess.run(
-        [str(console_script()), "--version"],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env=clean_env(),
-        timeout=120,
-        check=False,
-    )
+    version = run_process([str(console_script()), "--version"], tmp_path)
     assert version.returncode == 0, version.stderr
     assert "version" in version.stdout
-    due = subprocess.run(
+    due = run_process(
         [
             str(console_script()),
             "due",
@@ -244,12 +231,8 @@ def test_it_runs_the_console_script(tmp_path: Path) -> None:
             "2026-12-23T15:00",
             "--json",
         ],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env=clean_env(ESCALATION_DATABASE_URL=f"sqlite:///{tmp_path / 'x.db'}"),
-        timeout=120,
-        check=False,
+        tmp_path,
+        ESCALATION_DATABASE_URL=f"sqlite:///{tmp_path / 'x.db'}",
     )
     assert due.returncode == 0, due.stderr
     assert json.loads(due.stdout)["due_at"] == "2027-01-04T17:00:00+00:00"
@@ -266,15 +249,7 @@ def test_it_runs_the_console_script(tmp_path: Path) -> None:
 def test_it_rejects_a_bad_environment_variable_in_one_line_naming_it(
     tmp_path: Path, variable: str, value: str
 ) -> None:
-    done = subprocess.run(
-        [str(console_script()), "orgs", "list"],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env=clean_env(**{variable: value}),
-        timeout=120,
-        check=False,
-    )
+    done = run_process([str(console_script()), "orgs", "list"], tmp_path, **{variable: value})
     assert done.returncode == 1
     assert "Traceback" not in done.stderr, done.stderr
     lines = done.stderr.strip().splitlines()
