@@ -22,8 +22,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from escalation import db, directory, resources, store, sweep
 from escalation.config import Settings
+from escalation.emails import EmailRenderer
 from escalation.errors import CalendarError, EscalationError, ProtocolError
 from escalation.machine import mermaid
+from escalation.outbox import OutboxNotifier
 from escalation.protocol import ProtocolRegistry, describe, load_registry
 from escalation.service import Service
 from escalation.workdays import parse_instant, to_local_iso
@@ -61,8 +63,16 @@ class App:
         return db.session_factory(self.engine)
 
     @cached_property
+    def renderer(self) -> EmailRenderer:
+        return EmailRenderer(resources.templates_dir())
+
+    @cached_property
+    def notifier(self) -> OutboxNotifier:
+        return OutboxNotifier(self.registry, self.renderer, self.settings.base_url)
+
+    @cached_property
     def service(self) -> Service:
-        return Service(self.sessions, self.registry)
+        return Service(self.sessions, self.registry, self.notifier)
 
 
 def handle_errors(func: F) -> F:
@@ -346,9 +356,10 @@ def sweep_command(app: App, batch_size: int, as_json: bool) -> None:
 
 
 def _register_subcommands() -> None:
-    from escalation import cli_events, demo
+    from escalation import cli_events, cli_mail, demo
 
     cli_events.register(main)
+    cli_mail.register(main)
     main.add_command(demo.demo_command)
 
 

@@ -10,6 +10,8 @@ import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from email.headerregistry import Address
+from email.utils import parseaddr
 from pathlib import Path
 
 from sqlalchemy.engine import URL, make_url
@@ -18,6 +20,7 @@ from sqlalchemy.exc import ArgumentError
 from escalation.errors import EscalationError
 
 DEFAULT_DATABASE_FILE = "escalation.db"
+DEFAULT_MAIL_FROM = "Case Resolution Protocol <no-reply@localhost>"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
@@ -31,6 +34,8 @@ class Settings:
     workflows_dir: Path | None
     base_url: str
     log_level: int
+    outbox_dir: Path
+    mail_from: str
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, cwd: Path | None = None) -> Settings:
@@ -40,6 +45,8 @@ class Settings:
             workflows_dir=_workflows_dir(env.get("ESCALATION_WORKFLOWS_DIR")),
             base_url=_base_url(env.get("ESCALATION_BASE_URL", "http://localhost:8000")),
             log_level=_log_level(env.get("ESCALATION_LOG_LEVEL", "WARNING")),
+            outbox_dir=(cwd or Path.cwd()) / env.get("ESCALATION_OUTBOX_DIR", "outbox"),
+            mail_from=_mail_from(env.get("ESCALATION_MAIL_FROM", DEFAULT_MAIL_FROM)),
         )
 
 
@@ -77,6 +84,16 @@ def _base_url(raw: str) -> str:
     if not raw.startswith(("http://", "https://")):
         raise ConfigError(f"ESCALATION_BASE_URL: {raw!r} must start with http:// or https://")
     return raw.rstrip("/")
+
+
+def _mail_from(raw: str) -> str:
+    try:
+        address = Address(addr_spec=parseaddr(raw)[1])
+    except (ValueError, IndexError) as exc:
+        raise ConfigError(f"ESCALATION_MAIL_FROM: {raw!r} is not an email address") from exc
+    if "@" not in address.addr_spec:
+        raise ConfigError(f"ESCALATION_MAIL_FROM: {raw!r} is not an email address")
+    return raw
 
 
 def _log_level(raw: str) -> int:

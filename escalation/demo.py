@@ -22,12 +22,18 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from escalation import db, directory, resources, sweep
+from escalation.config import DEFAULT_MAIL_FROM
+from escalation.dispatch import dispatch_once
+from escalation.emails import EmailRenderer
 from escalation.intake import RaiseRequest, Resolution
+from escalation.mailer import FileMailer
 from escalation.models import Challenge, ChronologyEntry
+from escalation.outbox import OutboxNotifier
 from escalation.protocol import load_registry
 from escalation.service import Service
 from escalation.workdays import LONDON
 
+DEMO_BASE_URL = "http://localhost:8000"
 START = date(2026, 12, 7)  # a Monday
 WEEKS = 11
 CHRISTMAS_SHUTDOWN = (date(2026, 12, 24), date(2027, 1, 4))
@@ -101,9 +107,16 @@ def run_demo(folder: Path, echo: Callable[[str], None]) -> Path:
         f"Imported a fictional directory: {imported.organisations_added} organisations, "
         f"{imported.contacts_added} contacts"
     )
-    service = Service(sessions, registry)
-    _simulate(service, echo)
+    renderer = EmailRenderer(resources.templates_dir())
+    service = Service(sessions, registry, OutboxNotifier(registry, renderer, DEMO_BASE_URL))
+    mailer = FileMailer(folder.resolve() / "outbox", DEFAULT_MAIL_FROM)
+    _simulate(service, mailer, echo)
     _print_timeline(sessions, echo)
+    written = sorted(mailer.folder.glob("*.eml"))
+    echo(
+        f"Emails written: {len(written)} .eml files in {mailer.folder} (no SMTP server is "
+        "configured, so the embedded default writes them there)"
+    )
     echo("")
     echo("Explore it, e.g.:")
     echo(f"  ESCALATION_DATABASE_URL=sqlite:///{database} escalation show DSCP-2026-00002")
@@ -120,7 +133,7 @@ def _fresh_database(folder: Path) -> Path:
     return database
 
 
-def _simulate(service: Service, echo: Callable[[str], None]) -> None:
+def _simulate(service: Service, mailer: FileMailer, echo: Callable[[str], None]) -> None:
     """Run the scripted steps and the sweeps in time order (a sweep first at equal times)."""
     refs: dict[str, str] = {}
     events: list[tuple[datetime, int, Callable[[], None]]] = []
@@ -132,7 +145,7 @@ def _simulate(service: Service, echo: Callable[[str], None]) -> None:
         if day.weekday() < 5 and not CHRISTMAS_SHUTDOWN[0] <= day <= CHRISTMAS_SHUTDOWN[1]:
             for hour, minute in ((9, 5), (17, 5)):
                 when = at(day, hour, minute)
-                events.append((when, 0, partial(_sweep, service, when)))
+                events.append((when, 0, partial(_sweep, service, mailer, when)))
         day += timedelta(days=1)
     for _, _, action in sorted(events, key=lambda event: (event[0], event[1])):
         action()
@@ -143,8 +156,9 @@ def _simulate(service: Service, echo: Callable[[str], None]) -> None:
     )
 
 
-def _sweep(service: Service, now: datetime) -> None:
+def _sweep(service: Service, mailer: FileMailer, now: datetime) -> None:
     sweep.run_once(service, now)
+    dispatch_once(service.sessions, mailer, now)
 
 
 def _print_timeline(sessions: sessionmaker[Session], echo: Callable[[str], None]) -> None:

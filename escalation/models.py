@@ -10,6 +10,7 @@ updates and deletes here, and the migration adds database triggers that refuse t
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -242,6 +243,42 @@ class ChronologyEntry(Base):
     impact: Mapped[str] = mapped_column(Text)
 
     challenge: Mapped[Challenge] = relationship(back_populates="chronology")
+
+
+class OutboxStatus(StrEnum):
+    PENDING = "pending"  # waiting to be sent (or retried after a temporary failure)
+    SENT = "sent"
+    FAILED = "failed"  # permanent failure: recorded in the chronology and alerted
+
+
+class OutboxMessage(Base):
+    """A rendered email, written in the same transaction as the event that caused it.
+
+    The idempotency key (challenge, event, recipient) is unique, so an event that is applied
+    twice cannot queue a message twice; the Message-ID is fixed here, at enqueue time, so a
+    message re-sent after a crash carries the same Message-ID and can be recognised downstream.
+    """
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_status_next", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    challenge_id: Mapped[int | None] = mapped_column(ForeignKey("challenges.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    idempotency_key: Mapped[str] = mapped_column(String(400), unique=True)
+    message_id: Mapped[str] = mapped_column(String(255), unique=True)
+    recipient_email: Mapped[str] = mapped_column(String(320))
+    recipient_name: Mapped[str] = mapped_column(String(200))
+    recipient_role: Mapped[str] = mapped_column(String(32))
+    subject: Mapped[str] = mapped_column(String(400))
+    text_body: Mapped[str] = mapped_column(Text)
+    html_body: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default=OutboxStatus.PENDING.value)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime]
+    next_attempt_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(String(500))
 
 
 class ChronologyIsAppendOnly(EscalationError):

@@ -46,6 +46,7 @@ class Audience(StrEnum):
     RAISER = "raiser"  # the raising side's contacts for the level
     RESPONDER = "responder"  # the responding side's contacts for the level
     PARTNERSHIP = "partnership"  # the partnership business unit
+    ADMIN = "admin"  # the partnership's administrators of this service (undeliverable alerts)
 
 
 @dataclass(frozen=True)
@@ -58,16 +59,30 @@ class Notice:
 
 class Notifier(Protocol):
     def queue(
-        self, session: Session, challenge: Challenge, notice: Notice, now: datetime
+        self,
+        session: Session,
+        challenge: Challenge,
+        notice: Notice,
+        now: datetime,
+        event_key: str,
     ) -> list[str]:
-        """Queue the notice for delivery; return one line per recipient for the chronology."""
+        """Queue the notice for delivery; return one line per recipient for the chronology.
+
+        `event_key` names the event uniquely within the challenge (its chronology entry, or the
+        deadline that caused it), so applying an event twice cannot queue a message twice.
+        """
 
 
 class RecordOnly:
     """The notifier before email delivery is configured: the chronology records the notice."""
 
     def queue(
-        self, session: Session, challenge: Challenge, notice: Notice, now: datetime
+        self,
+        session: Session,
+        challenge: Challenge,
+        notice: Notice,
+        now: datetime,
+        event_key: str,
     ) -> list[str]:
         return []
 

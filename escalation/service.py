@@ -304,7 +304,8 @@ class Service:
         challenge.level = level if level is not None else challenge.level
         for notice in ctx.notices:
             ctx.actions.append(describe(notice))
-            ctx.actions.extend(self.notifier.queue(session, challenge, notice, now))
+            event_key = f"entry{(last.seq + 1) if last else 1}"
+            ctx.actions.extend(self.notifier.queue(session, challenge, notice, now, event_key))
         self._append(
             session,
             challenge,

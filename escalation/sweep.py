@@ -183,7 +183,8 @@ def _remind(kind: NoticeKind, audience: tuple[Audience, ...], concern: str):  # 
         if kind is NoticeKind.REMINDER and stage is not None:
             stage.reminders_sent += 1
         notice = Notice(kind, challenge.level, audience, due)
-        lines = [describe(notice), *service.notifier.queue(session, challenge, notice, now)]
+        queued = service.notifier.queue(session, challenge, notice, now, f"deadline{deadline.id}")
+        lines = [describe(notice), *queued]
         by = f"; due by {to_local_iso(due)}" if due else ""
         service.record(
             session,

@@ -1,0 +1,125 @@
+"""CLI commands for email: `templates check`, `emails preview`, `dispatch`, `outbox list|show`."""
+
+from __future__ import annotations
+
+import click
+from sqlalchemy import select
+
+from escalation import store
+from escalation.cli import App, handle_errors, pass_app
+from escalation.dispatch import dispatch_once
+from escalation.emails import KINDS, check_all
+from escalation.errors import NotFound
+from escalation.mailer import FileMailer
+from escalation.models import OutboxMessage, OutboxStatus
+from escalation.notices import Audience, Notice, NoticeKind
+from escalation.workdays import to_local_iso
+
+
+def register(main: click.Group) -> None:
+    main.add_command(templates_group)
+    main.add_command(emails_group)
+    main.add_command(dispatch_command)
+    main.add_command(outbox_group)
+
+
+@click.group("templates")
+def templates_group() -> None:
+    """The email templates (templates/emails/<kind>/)."""
+
+
+@templates_group.command("check")
+@pass_app
+@handle_errors
+def templates_check(app: App) -> None:
+    """Render every kind of email for every protocol with sample values; exit 1 on any error."""
+    problems = check_all(app.renderer, app.registry.all())
+    for problem in problems:
+        click.echo(f"error: {problem}", err=True)
+    if problems:
+        raise SystemExit(1)
+    click.echo(
+        f"ok  {len(KINDS)} kinds of email render for {', '.join(p.key for p in app.registry.all())}"
+    )
+
+
+@click.group("emails")
+def emails_group() -> None:
+    """What the engine would email."""
+
+
+@emails_group.command("preview")
+@click.argument("kind", type=click.Choice([k.value for k in NoticeKind]))
+@click.option("--challenge", "reference", required=True, help="The challenge reference.")
+@pass_app
+@handle_errors
+def emails_preview(app: App, kind: str, reference: str) -> None:
+    """Print the email of KIND that each addressee of the challenge's level would get now."""
+    with app.sessions() as session:
+        challenge = store.load_challenge(session, reference, lock=False)
+        notice = Notice(
+            NoticeKind(kind),
+            challenge.level,
+            (Audience.RAISER, Audience.RESPONDER),
+            challenge.current_stage.due_at if challenge.current_stage else None,
+        )
+        previews = app.notifier.preview(session, challenge, notice)
+        for recipient, email in previews:
+            click.echo(f"To: {recipient.name} <{recipient.email}> ({recipient.role})")
+            click.echo(f"Subject: {email.subject}\n\n{email.text}\n{'-' * 72}")
+        if not previews:
+            click.echo("nobody: the directory has no contact for the roles this level addresses")
+
+
+@click.command("dispatch")
+@click.option("--batch-size", type=click.IntRange(1, 10_000), default=100, show_default=True)
+@pass_app
+@handle_errors
+def dispatch_command(app: App, batch_size: int) -> None:
+    """Send pending emails (with no SMTP configured: .eml files in the outbox folder)."""
+    mailer = FileMailer(app.settings.outbox_dir, app.settings.mail_from)
+    result = dispatch_once(app.sessions, mailer, app.now, batch_size)
+    click.echo(f"dispatch: {result.sent} written to {app.settings.outbox_dir}")
+
+
+@click.group("outbox")
+def outbox_group() -> None:
+    """Queued, sent and failed emails."""
+
+
+@outbox_group.command("list")
+@click.option("--pending", "status", flag_value=OutboxStatus.PENDING.value, help="Only pending.")
+@click.option("--failed", "status", flag_value=OutboxStatus.FAILED.value, help="Only failed.")
+@pass_app
+@handle_errors
+def outbox_list(app: App, status: str | None) -> None:
+    """List outbox messages, oldest first."""
+    with app.sessions() as session:
+        query = select(OutboxMessage).order_by(OutboxMessage.id)
+        if status:
+            query = query.where(OutboxMessage.status == status)
+        for row in session.scalars(query):
+            click.echo(
+                f"{row.id:6}  {row.status:8} {to_local_iso(row.created_at)}  {row.kind:24} "
+                f"{row.recipient_email}  {row.subject}"
+            )
+
+
+@outbox_group.command("show")
+@click.argument("message_id", type=int)
+@pass_app
+@handle_errors
+def outbox_show(app: App, message_id: int) -> None:
+    """One message: headers, status and the plain-text body."""
+    with app.sessions() as session:
+        row = session.get(OutboxMessage, message_id)
+        if row is None:
+            raise NotFound(f"no outbox message {message_id}")
+        click.echo(
+            f"Message-ID: {row.message_id}\nTo: {row.recipient_name} "
+            f"<{row.recipient_email}> ({row.recipient_role})\nSubject: {row.subject}\n"
+            f"Status: {row.status} (attempts {row.attempts}"
+            + (f", last error: {row.last_error}" if row.last_error else "")
+            + ")\n"
+        )
+        click.echo(row.text_body)

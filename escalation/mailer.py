@@ -1,0 +1,44 @@
+"""Turning an outbox row into an RFC 5322 message, and the file mailer of the embedded default.
+
+With no SMTP server configured, every message is written as an `.eml` file into the outbox
+folder, named by its outbox id, so nothing is ever dropped and a re-send after a crash overwrites
+the same file rather than adding a second one. (The SMTP mailer with aiosmtplib is the next
+step of the notifications work.)
+"""
+
+from __future__ import annotations
+
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime
+from pathlib import Path
+
+from escalation.models import OutboxMessage
+
+
+def build_message(row: OutboxMessage, sender: str) -> EmailMessage:
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = Address(display_name=row.recipient_name, addr_spec=row.recipient_email)
+    message["Subject"] = row.subject
+    message["Message-ID"] = row.message_id
+    message["Date"] = format_datetime(row.created_at)
+    message.set_content(row.text_body)
+    message.add_alternative(row.html_body, subtype="html")
+    return message
+
+
+class FileMailer:
+    """Writes each message to `<folder>/<outbox id>.eml`, atomically."""
+
+    def __init__(self, folder: Path, sender: str) -> None:
+        self.folder = folder
+        self.sender = sender
+
+    def send(self, row: OutboxMessage) -> Path:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        target = self.folder / f"{row.id:08d}.eml"
+        partial = target.with_suffix(".eml.partial")
+        partial.write_bytes(bytes(build_message(row, self.sender)))
+        partial.replace(target)  # a crash leaves a .partial file, never half a message
+        return target

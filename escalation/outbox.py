@@ -1,0 +1,150 @@
+"""The outbox notifier: render each notice for each addressee and queue it, in the caller's
+transaction, with an idempotency key and a Message-ID fixed now.
+
+A role that the protocol addresses but the directory has no contact for is written into the
+chronology ("no contact for role X at organisation Y") and the partnership's admin contacts get
+an `undeliverable` alert. Only the challenge reference, organisations, level, dates and a link
+reach an email: `EmailContext` has no field for anything about the child.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import datetime
+from urllib.parse import urlsplit
+
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from escalation.emails import EmailContext, EmailRenderer, RenderedEmail
+from escalation.models import Challenge, OutboxMessage, OutboxStatus
+from escalation.notices import Audience, Notice
+from escalation.protocol import ProtocolRegistry
+from escalation.protocol_model import Protocol, Role
+from escalation.recipients import Gap, Recipient, addressees, partnership_contacts
+
+log = logging.getLogger(__name__)
+
+
+class OutboxNotifier:
+    def __init__(self, registry: ProtocolRegistry, renderer: EmailRenderer, base_url: str) -> None:
+        self.registry = registry
+        self.renderer = renderer
+        self.base_url = base_url.rstrip("/")
+        self.domain = urlsplit(self.base_url).hostname or "localhost"
+
+    def queue(
+        self, session: Session, challenge: Challenge, notice: Notice, now: datetime, event_key: str
+    ) -> list[str]:
+        protocol = self.registry.get(challenge.protocol_id, challenge.protocol_version)
+        found = addressees(session, challenge, protocol, notice)
+        lines = []
+        for recipient in found.recipients:
+            context = self._context(challenge, protocol, notice, recipient)
+            self._enqueue(session, challenge, context, recipient, f"{event_key}:{notice.kind}", now)
+            lines.append(f"email to {recipient.name} ({recipient.role})")
+        for gap in found.gaps:
+            lines.append(gap.describe())
+            lines.extend(self._alert(session, challenge, protocol, notice, gap, event_key, now))
+        return lines
+
+    def preview(
+        self, session: Session, challenge: Challenge, notice: Notice
+    ) -> list[tuple[Recipient, RenderedEmail]]:
+        """What `queue` would send for this notice, without queueing anything."""
+        protocol = self.registry.get(challenge.protocol_id, challenge.protocol_version)
+        found = addressees(session, challenge, protocol, notice)
+        return [
+            (r, self.renderer.render(self._context(challenge, protocol, notice, r)))
+            for r in found.recipients
+        ]
+
+    def _alert(
+        self,
+        session: Session,
+        challenge: Challenge,
+        protocol: Protocol,
+        notice: Notice,
+        gap: Gap,
+        event_key: str,
+        now: datetime,
+    ) -> list[str]:
+        admins = partnership_contacts(session, challenge.partnership, Role.ADMIN)
+        if not admins:
+            log.warning(
+                "challenge %s: %s, and no admin contact to alert",
+                challenge.reference,
+                gap.describe(),
+            )
+            return [f"no admin contact in {challenge.partnership} to alert"]
+        for admin in admins:
+            recipient = Recipient(admin.email, admin.name, admin.role, Audience.ADMIN)
+            context = self._context(
+                challenge, protocol, notice, recipient, "undeliverable", gap.describe()
+            )
+            self._enqueue(
+                session, challenge, context, recipient, f"{event_key}:undeliverable:{gap.role}", now
+            )
+        return [f"admin alerted: {gap.describe()}"]
+
+    def _context(
+        self,
+        challenge: Challenge,
+        protocol: Protocol,
+        notice: Notice,
+        recipient: Recipient,
+        kind: str | None = None,
+        problem: str | None = None,
+    ) -> EmailContext:
+        level = notice.level
+        stage = challenge.current_stage
+        return EmailContext(
+            kind=kind or notice.kind.value,
+            reference=challenge.reference,
+            partnership_name=protocol.name.split(" — ")[0],
+            raising_org=challenge.raising_org.name,
+            responding_org=challenge.responding_org.name,
+            level=level,
+            level_name=protocol.level(level).name if level is not None else None,
+            urgent=challenge.urgent,
+            recipient_name=recipient.name,
+            recipient_role=recipient.role,
+            audience=recipient.audience.value,
+            due_at=notice.due_at,
+            link=f"{self.base_url}/challenges/{challenge.reference}",
+            immediate_risk=protocol.immediate_risk,
+            response_kind=stage.response_kind if stage is not None else None,
+            outcome=challenge.outcome,
+            problem=problem,
+        )
+
+    def _enqueue(
+        self,
+        session: Session,
+        challenge: Challenge,
+        context: EmailContext,
+        recipient: Recipient,
+        event: str,
+        now: datetime,
+    ) -> None:
+        email = self.renderer.render(context)
+        dialect = session.get_bind().dialect.name
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        statement = insert(OutboxMessage).values(
+            challenge_id=challenge.id,
+            kind=context.kind,
+            idempotency_key=f"{challenge.reference}:{event}:{recipient.email.lower()}",
+            message_id=f"<{uuid.uuid4().hex}@{self.domain}>",
+            recipient_email=recipient.email,
+            recipient_name=recipient.name,
+            recipient_role=recipient.role,
+            subject=email.subject,
+            text_body=email.text,
+            html_body=email.html,
+            status=OutboxStatus.PENDING.value,
+            attempts=0,
+            created_at=now,
+            next_attempt_at=now,
+        )
+        session.execute(statement.on_conflict_do_nothing(index_elements=["idempotency_key"]))

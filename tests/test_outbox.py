@@ -1,0 +1,153 @@
+"""Notices become rendered outbox rows in the event's own transaction; the file mailer writes them.
+
+Runs on SQLite and PostgreSQL. The privacy test puts marker strings in every field about the
+child and the concern and checks that none reaches any queued or written email.
+"""
+
+from __future__ import annotations
+
+from email import message_from_bytes
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from escalation import sweep
+from escalation.dispatch import dispatch_once
+from escalation.emails import EmailRenderer
+from escalation.intake import Resolution
+from escalation.mailer import FileMailer
+from escalation.models import Challenge, ChronologyEntry, OutboxMessage, OutboxStatus
+from escalation.notices import Audience, Notice, NoticeKind
+from escalation.outbox import OutboxNotifier
+from escalation.protocol import ProtocolRegistry
+from escalation.service import Service
+from tests.conftest import FIXTURES, SCHOOL_DSL, SOCIAL_WORKER, london, raise_request
+
+MONDAY_7_DEC_10AM = london("2026-12-07 10:00")
+SENDER = "Case Resolution Protocol <no-reply@example.org>"
+
+
+@pytest.fixture
+def mailing(service: Service, registry: ProtocolRegistry) -> Service:
+    """The persona service, with the outbox notifier instead of the record-only one."""
+    service.notifier = OutboxNotifier(registry, EmailRenderer(), "https://escalation.example.org")
+    return service
+
+
+def rows(sessions: sessionmaker[Session]) -> list[OutboxMessage]:
+    with sessions() as session:
+        return list(session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)))
+
+
+def test_it_queues_the_raise_to_each_side_of_level_1_in_the_same_transaction(
+    mailing: Service,
+) -> None:
+    reference = mailing.raise_challenge(raise_request(), MONDAY_7_DEC_10AM)
+    queued = rows(mailing.sessions)
+    assert {(r.recipient_email, r.kind) for r in queued} == {
+        ("sam.teacher@ashcombe.example.org", "raised"),  # raiser side: practitioner
+        ("dsl@ashcombe.example.org", "raised"),  # the named raiser
+        ("frontdoor.sw@devon.example.org", "raised"),  # responder side: practitioner
+    }
+    for row in queued:
+        assert reference in row.subject
+        assert f"https://escalation.example.org/challenges/{reference}" in row.text_body
+        assert row.status == OutboxStatus.PENDING.value
+        assert row.message_id.endswith("@escalation.example.org>")
+    with mailing.sessions() as session:
+        [entry] = session.scalars(select(ChronologyEntry)).all()
+    assert "email to Alex Social Worker (practitioner)" in entry.action
+
+
+def test_it_records_a_role_with_no_contact_instead_of_skipping_it(mailing: Service) -> None:
+    mailing.raise_challenge(
+        raise_request(
+            partnership="plymouth",
+            responding_org="Plymouth Gateway",
+            start_level=3,
+            start_reason="Risk rising",
+            need_raiser_view=None,
+            need_decision=None,
+        ),
+        MONDAY_7_DEC_10AM,
+    )
+    with mailing.sessions() as session:
+        [entry] = session.scalars(select(ChronologyEntry)).all()
+    assert "no contact for role senior_manager at Plymouth Gateway" in entry.action
+    assert "no admin contact in plymouth to alert" in entry.action
+
+
+def test_it_never_queues_the_same_message_twice_for_one_event(
+    mailing: Service, registry: ProtocolRegistry
+) -> None:
+    reference = mailing.raise_challenge(raise_request(), MONDAY_7_DEC_10AM)
+    before = len(rows(mailing.sessions))
+    notice = Notice(NoticeKind.RAISED, 1, (Audience.RAISER, Audience.RESPONDER))
+    with mailing.sessions.begin() as session:
+        challenge = session.scalars(select(Challenge).where(Challenge.reference == reference)).one()
+        mailing.notifier.queue(session, challenge, notice, MONDAY_7_DEC_10AM, "entry1")
+    assert len(rows(mailing.sessions)) == before
+
+
+def test_it_writes_each_message_once_as_an_eml_file(mailing: Service, tmp_path: Path) -> None:
+    mailing.raise_challenge(raise_request(), MONDAY_7_DEC_10AM)
+    mailer = FileMailer(tmp_path / "outbox", SENDER)
+    first = dispatch_once(mailing.sessions, mailer, london("2026-12-07 10:05"))
+    second = dispatch_once(mailing.sessions, mailer, london("2026-12-07 10:10"))
+    assert (first.sent, second.sent) == (3, 0)
+    files = sorted((tmp_path / "outbox").glob("*.eml"))
+    assert len(files) == 3
+    message = message_from_bytes(files[0].read_bytes())
+    row = rows(mailing.sessions)[0]
+    assert message["Message-ID"] == row.message_id
+    assert message.is_multipart()
+    assert {part.get_content_type() for part in message.walk()} >= {"text/plain", "text/html"}
+    assert all(r.status == OutboxStatus.SENT.value for r in rows(mailing.sessions))
+
+
+MARKERS = {
+    "child_ref": "MARKER-CHILDREF-7731",
+    "child_initials": "QZX",
+    "concern": "MARKER-CONCERN-5512 the family home",
+    "decision": "MARKER-DECISION-9904",
+    "evidence": "MARKER-EVIDENCE-4410",
+    "desired_outcome": "MARKER-OUTCOME-1187",
+    "voice_of_child": "MARKER-VOICE-2209",
+    "decision_ref": "MARKER-DECREF-6650",
+}
+
+
+def test_it_keeps_every_child_detail_out_of_every_email(mailing: Service, tmp_path: Path) -> None:
+    reference = mailing.raise_challenge(raise_request(**MARKERS), MONDAY_7_DEC_10AM)
+    mailing.acknowledge(reference, SOCIAL_WORKER, london("2026-12-07 14:00"))
+    sweep.run_once(mailing, london("2026-12-14 17:05"))  # lapses to level 2
+    mailing.escalate(reference, SCHOOL_DSL, "MARKER-REASON-3321", london("2026-12-15 09:00"))
+    mailing.resolve(
+        reference,
+        SCHOOL_DSL,
+        Resolution("decision_changed", "MARKER-STATEMENT-8876", "MARKER-LIFE-5543", True),
+        london("2026-12-16 09:00"),
+    )
+    dispatch_once(mailing.sessions, FileMailer(tmp_path, SENDER), london("2026-12-16 09:05"))
+    queued = rows(mailing.sessions)
+    assert len(queued) > 10
+    texts = [f"{r.subject}\n{r.text_body}\n{r.html_body}\n{r.recipient_name}" for r in queued]
+    texts += [path.read_bytes().decode("utf-8", "replace") for path in tmp_path.glob("*.eml")]
+    for text in texts:
+        for marker in [*MARKERS.values(), "MARKER-REASON", "MARKER-STATEMENT", "MARKER-LIFE"]:
+            assert marker.split()[0] not in text
+        assert "QZX" not in text
+
+
+def test_it_queues_nothing_when_the_event_fails(mailing: Service) -> None:
+    with pytest.raises(Exception, match="category"):
+        mailing.raise_challenge(raise_request(category="nonsense"), MONDAY_7_DEC_10AM)
+    with mailing.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(OutboxMessage)) == 0
+
+
+def test_it_ships_a_fixture_directory_with_no_admin_contact() -> None:
+    # The gap test above relies on this: the personas' directory has no admin role.
+    assert ",admin," not in (FIXTURES / "directory.csv").read_text()
