@@ -7,12 +7,13 @@ from sqlalchemy import select
 
 from escalation import store
 from escalation.cli import App, handle_errors, pass_app
-from escalation.dispatch import dispatch_once
+from escalation.dispatch import Mailer, dispatch_once, retry
 from escalation.emails import KINDS, check_all
 from escalation.errors import NotFound
 from escalation.mailer import FileMailer
 from escalation.models import OutboxMessage, OutboxStatus
 from escalation.notices import Audience, Notice, NoticeKind
+from escalation.smtp import SmtpMailer, parse_smtp_url
 from escalation.workdays import to_local_iso
 
 
@@ -76,10 +77,22 @@ def emails_preview(app: App, kind: str, reference: str) -> None:
 @pass_app
 @handle_errors
 def dispatch_command(app: App, batch_size: int) -> None:
-    """Send pending emails (with no SMTP configured: .eml files in the outbox folder)."""
-    mailer = FileMailer(app.settings.outbox_dir, app.settings.mail_from)
-    result = dispatch_once(app.sessions, mailer, app.now, batch_size)
-    click.echo(f"dispatch: {result.sent} written to {app.settings.outbox_dir}")
+    """Send pending emails through ESCALATION_SMTP_URL or, with no SMTP server configured,
+    write them as .eml files into the outbox folder. Temporary failures are retried with
+    backoff; permanent ones are marked failed, recorded in the chronology and alerted."""
+    settings = app.settings
+    mailer: Mailer
+    if settings.smtp_url:
+        smtp = parse_smtp_url(settings.smtp_url, settings.smtp_password_file)
+        mailer, where = SmtpMailer(smtp, settings.mail_from), f"via {smtp.host}:{smtp.port}"
+    else:
+        mailer = FileMailer(settings.outbox_dir, settings.mail_from)
+        where = f"written to {settings.outbox_dir}"
+    result = dispatch_once(app.service, mailer, app.now, batch_size)
+    click.echo(
+        f"dispatch: {result.sent} sent ({where}), {result.retrying} to retry, "
+        f"{result.failed} failed"
+    )
 
 
 @click.group("outbox")
@@ -103,6 +116,22 @@ def outbox_list(app: App, status: str | None) -> None:
                 f"{row.id:6}  {row.status:8} {to_local_iso(row.created_at)}  {row.kind:24} "
                 f"{row.recipient_email}  {row.subject}"
             )
+
+
+@outbox_group.command("retry")
+@click.argument("message_id", type=int, required=False)
+@click.option("--all-failed", is_flag=True, help="Put every failed message back in the queue.")
+@pass_app
+@handle_errors
+def outbox_retry(app: App, message_id: int | None, all_failed: bool) -> None:
+    """Put a failed message (or, with --all-failed, every one) back in the queue."""
+    if (message_id is None) == (not all_failed):
+        raise click.UsageError("give a message ID or --all-failed (not both)")
+    with app.sessions.begin() as session:
+        count = retry(session, app.now, None if all_failed else message_id)
+    if message_id is not None and count == 0:
+        raise NotFound(f"no failed outbox message {message_id}")
+    click.echo(f"{count} message(s) queued again; `escalation dispatch` sends them")
 
 
 @outbox_group.command("show")

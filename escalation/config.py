@@ -36,6 +36,8 @@ class Settings:
     log_level: int
     outbox_dir: Path
     mail_from: str
+    smtp_url: str | None
+    smtp_password_file: str | None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, cwd: Path | None = None) -> Settings:
@@ -47,6 +49,8 @@ class Settings:
             log_level=_log_level(env.get("ESCALATION_LOG_LEVEL", "WARNING")),
             outbox_dir=(cwd or Path.cwd()) / env.get("ESCALATION_OUTBOX_DIR", "outbox"),
             mail_from=_mail_from(env.get("ESCALATION_MAIL_FROM", DEFAULT_MAIL_FROM)),
+            smtp_url=env.get("ESCALATION_SMTP_URL") or None,
+            smtp_password_file=env.get("ESCALATION_SMTP_PASSWORD_FILE") or None,
         )
 
 

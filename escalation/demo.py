@@ -158,7 +158,7 @@ def _simulate(service: Service, mailer: FileMailer, echo: Callable[[str], None])
 
 def _sweep(service: Service, mailer: FileMailer, now: datetime) -> None:
     sweep.run_once(service, now)
-    dispatch_once(service.sessions, mailer, now)
+    dispatch_once(service, mailer, now)
 
 
 def _print_timeline(sessions: sessionmaker[Session], echo: Callable[[str], None]) -> None:

@@ -1,10 +1,15 @@
-"""The dispatcher: send pending outbox messages, then mark them sent. Record first, send later.
+"""The dispatcher: send pending outbox messages, then record what happened.
 
-Each batch claims pending rows due for an attempt (FOR UPDATE SKIP LOCKED on PostgreSQL) and
-marks each one sent only after the mailer has accepted it, in the same transaction. A crash
-between sending and committing leaves the row pending, so it is sent again with the same
-Message-ID (at-least-once; the file mailer overwrites the same file, SMTP receivers can
-de-duplicate by Message-ID). Nothing is dropped.
+Each batch claims pending rows due for an attempt (FOR UPDATE SKIP LOCKED on PostgreSQL), hands
+them to the mailer, and records every outcome in the same transaction:
+- sent: marked sent;
+- temporary failure (4xx, timeout, dropped or refused connection): retried later with
+  exponential backoff, until the message is older than the retry limit;
+- permanent failure (5xx, a refused recipient), or out of retries: marked failed, written into
+  the challenge's chronology, and the partnership's admin contacts are alerted.
+A crash between sending and committing leaves the rows pending, so they are sent again with the
+same Message-ID (at least once; the file mailer overwrites the same file, and SMTP receivers can
+recognise the repeat by its Message-ID). Nothing is dropped.
 """
 
 from __future__ import annotations
@@ -12,24 +17,32 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
+from escalation import store
+from escalation.mailer import Delivery, Outcome
 from escalation.models import OutboxMessage, OutboxStatus
+from escalation.service import Service
 
 log = logging.getLogger(__name__)
+DISPATCHER = "system (dispatcher)"
+FIRST_RETRY = timedelta(minutes=1)
+LONGEST_RETRY = timedelta(hours=1)
+DEFAULT_RETRY_LIMIT = timedelta(hours=48)
 
 
 class Mailer(Protocol):
-    def send(self, row: OutboxMessage) -> object: ...
+    def send_batch(self, rows: Sequence[OutboxMessage]) -> dict[int, Outcome]: ...
 
 
 @dataclass
 class DispatchResult:
     sent: int = 0
+    retrying: int = 0
     failed: int = 0
 
 
@@ -45,19 +58,90 @@ def claim_pending(session: Session, now: datetime, limit: int) -> Sequence[Outbo
     ).all()
 
 
+def backoff(attempts: int) -> timedelta:
+    """1, 2, 4, … minutes after each failed attempt, at most an hour."""
+    delay: timedelta = FIRST_RETRY * (2 ** max(attempts - 1, 0))
+    return min(delay, LONGEST_RETRY)
+
+
 def dispatch_once(
-    sessions: sessionmaker[Session], mailer: Mailer, now: datetime, batch_size: int = 100
+    service: Service,
+    mailer: Mailer,
+    now: datetime,
+    batch_size: int = 100,
+    retry_limit: timedelta = DEFAULT_RETRY_LIMIT,
 ) -> DispatchResult:
-    """Send everything pending as of `now`, batch by batch."""
+    """Send everything pending as of `now`, batch by batch, and record every outcome."""
     result = DispatchResult()
     while True:
-        with sessions.begin() as session:
+        with service.sessions.begin() as session:
             batch = claim_pending(session, now, batch_size)
             if not batch:
                 return result
+            outcomes = mailer.send_batch(batch)
             for row in batch:
-                mailer.send(row)
-                row.status, row.sent_at = OutboxStatus.SENT.value, now
-                row.attempts += 1
-                result.sent += 1
-        log.info("dispatch: %d sent", result.sent)
+                outcome = outcomes.get(row.id, Outcome(Delivery.TEMPORARY, "no outcome reported"))
+                _record(service, session, row, outcome, now, retry_limit, result)
+        log.info(
+            "dispatch: %d sent, %d to retry, %d failed", result.sent, result.retrying, result.failed
+        )
+
+
+def _record(
+    service: Service,
+    session: Session,
+    row: OutboxMessage,
+    outcome: Outcome,
+    now: datetime,
+    retry_limit: timedelta,
+    result: DispatchResult,
+) -> None:
+    row.attempts += 1
+    row.last_error = None if outcome.delivery is Delivery.SENT else outcome.detail[:500]
+    if outcome.delivery is Delivery.SENT:
+        row.status, row.sent_at = OutboxStatus.SENT.value, now
+        result.sent += 1
+        return
+    if outcome.delivery is Delivery.TEMPORARY and now - row.created_at < retry_limit:
+        row.next_attempt_at = now + backoff(row.attempts)
+        result.retrying += 1
+        return
+    row.status = OutboxStatus.FAILED.value
+    result.failed += 1
+    log.warning("outbox %s (%s) failed: %s", row.id, row.kind, outcome.detail)
+    record_failure(service, session, row, now)
+
+
+def record_failure(service: Service, session: Session, row: OutboxMessage, now: datetime) -> None:
+    """The failure becomes a visible chronology event and an alert to the partnership's admins."""
+    if row.challenge_id is None:
+        return
+    challenge = store.load_challenge_by_id(session, row.challenge_id)
+    last = store.last_chronology(session, challenge.id)
+    when = max(now, last.occurred_at) if last else now  # keep the chronology in order
+    lines = []
+    if row.kind != "undeliverable":  # never alert about an alert: that could loop
+        problem = f"an email to {row.recipient_name} ({row.recipient_role}) was not delivered"
+        lines = service.notifier.alert(session, challenge, problem, when, f"outbox{row.id}")
+    service.record(
+        session,
+        challenge,
+        when,
+        DISPATCHER,
+        "email_failed",
+        f"The {row.kind.replace('_', ' ')} email to {row.recipient_name} "
+        f"({row.recipient_role}) could not be delivered",
+        "; ".join([f"marked failed after {row.attempts} attempt(s): {row.last_error}", *lines]),
+        "this person has not been told by email; contact them another way",
+    )
+
+
+def retry(session: Session, now: datetime, message_id: int | None) -> int:
+    """Put one failed message (or every failed one) back in the queue; returns how many."""
+    query = select(OutboxMessage).where(OutboxMessage.status == OutboxStatus.FAILED.value)
+    if message_id is not None:
+        query = query.where(OutboxMessage.id == message_id)
+    rows = session.scalars(query).all()
+    for row in rows:
+        row.status, row.next_attempt_at, row.created_at = OutboxStatus.PENDING.value, now, now
+    return len(rows)

@@ -8,12 +8,29 @@ step of the notifications work.)
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime
+from enum import StrEnum
 from pathlib import Path
 
 from escalation.models import OutboxMessage
+
+
+class Delivery(StrEnum):
+    """What became of one message handed to a mailer."""
+
+    SENT = "sent"
+    TEMPORARY = "temporary"  # 4xx, timeout, dropped or refused connection: try again later
+    PERMANENT = "permanent"  # 5xx or a refused recipient: do not try again
+
+
+@dataclass(frozen=True)
+class Outcome:
+    delivery: Delivery
+    detail: str  # the server's reply or the error; never any part of the message
 
 
 def build_message(row: OutboxMessage, sender: str) -> EmailMessage:
@@ -34,6 +51,17 @@ class FileMailer:
     def __init__(self, folder: Path, sender: str) -> None:
         self.folder = folder
         self.sender = sender
+
+    def send_batch(self, rows: Sequence[OutboxMessage]) -> dict[int, Outcome]:
+        outcomes = {}
+        for row in rows:
+            try:
+                path = self.send(row)
+            except OSError as exc:  # a full or missing disk is worth another try
+                outcomes[row.id] = Outcome(Delivery.TEMPORARY, f"cannot write: {exc.strerror}")
+            else:
+                outcomes[row.id] = Outcome(Delivery.SENT, f"written to {path.name}")
+        return outcomes
 
     def send(self, row: OutboxMessage) -> Path:
         self.folder.mkdir(parents=True, exist_ok=True)

@@ -72,6 +72,11 @@ class Notifier(Protocol):
         deadline that caused it), so applying an event twice cannot queue a message twice.
         """
 
+    def alert(
+        self, session: Session, challenge: Challenge, problem: str, now: datetime, event_key: str
+    ) -> list[str]:
+        """Alert the partnership's admins that `problem` stopped a message; lines as above."""
+
 
 class RecordOnly:
     """The notifier before email delivery is configured: the chronology records the notice."""
@@ -83,6 +88,11 @@ class RecordOnly:
         notice: Notice,
         now: datetime,
         event_key: str,
+    ) -> list[str]:
+        return []
+
+    def alert(
+        self, session: Session, challenge: Challenge, problem: str, now: datetime, event_key: str
     ) -> list[str]:
         return []
 

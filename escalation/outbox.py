@@ -19,10 +19,10 @@ from sqlalchemy.orm import Session
 
 from escalation.emails import EmailContext, EmailRenderer, RenderedEmail
 from escalation.models import Challenge, OutboxMessage, OutboxStatus
-from escalation.notices import Audience, Notice
+from escalation.notices import Audience, Notice, NoticeKind
 from escalation.protocol import ProtocolRegistry
 from escalation.protocol_model import Protocol, Role
-from escalation.recipients import Gap, Recipient, addressees, partnership_contacts
+from escalation.recipients import Recipient, addressees, partnership_contacts
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +46,29 @@ class OutboxNotifier:
             lines.append(f"email to {recipient.name} ({recipient.role})")
         for gap in found.gaps:
             lines.append(gap.describe())
-            lines.extend(self._alert(session, challenge, protocol, notice, gap, event_key, now))
+            problem = gap.describe()
+            lines.extend(
+                self._alert(
+                    session,
+                    challenge,
+                    protocol,
+                    notice,
+                    problem,
+                    f"{event_key}:undeliverable:{gap.role}",
+                    now,
+                )
+            )
         return lines
+
+    def alert(
+        self, session: Session, challenge: Challenge, problem: str, now: datetime, event_key: str
+    ) -> list[str]:
+        """Tell the partnership's admins that `problem` stopped a message reaching someone."""
+        protocol = self.registry.get(challenge.protocol_id, challenge.protocol_version)
+        notice = Notice(NoticeKind.CLOSED, challenge.level, (Audience.ADMIN,))  # level only
+        return self._alert(
+            session, challenge, protocol, notice, problem, f"{event_key}:undeliverable", now
+        )
 
     def preview(
         self, session: Session, challenge: Challenge, notice: Notice
@@ -66,27 +87,23 @@ class OutboxNotifier:
         challenge: Challenge,
         protocol: Protocol,
         notice: Notice,
-        gap: Gap,
+        problem: str,
         event_key: str,
         now: datetime,
     ) -> list[str]:
         admins = partnership_contacts(session, challenge.partnership, Role.ADMIN)
         if not admins:
             log.warning(
-                "challenge %s: %s, and no admin contact to alert",
-                challenge.reference,
-                gap.describe(),
+                "challenge %s: %s, and no admin contact to alert", challenge.reference, problem
             )
             return [f"no admin contact in {challenge.partnership} to alert"]
         for admin in admins:
             recipient = Recipient(admin.email, admin.name, admin.role, Audience.ADMIN)
             context = self._context(
-                challenge, protocol, notice, recipient, "undeliverable", gap.describe()
+                challenge, protocol, notice, recipient, "undeliverable", problem
             )
-            self._enqueue(
-                session, challenge, context, recipient, f"{event_key}:undeliverable:{gap.role}", now
-            )
-        return [f"admin alerted: {gap.describe()}"]
+            self._enqueue(session, challenge, context, recipient, event_key, now)
+        return [f"admin alerted: {problem}"]
 
     def _context(
         self,

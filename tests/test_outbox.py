@@ -6,6 +6,8 @@ child and the concern and checks that none reaches any queued or written email.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import timedelta
 from email import message_from_bytes
 from pathlib import Path
 
@@ -14,10 +16,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from escalation import sweep
-from escalation.dispatch import dispatch_once
+from escalation.dispatch import dispatch_once, retry
 from escalation.emails import EmailRenderer
 from escalation.intake import Resolution
-from escalation.mailer import FileMailer
+from escalation.mailer import Delivery, FileMailer, Outcome
 from escalation.models import Challenge, ChronologyEntry, OutboxMessage, OutboxStatus
 from escalation.notices import Audience, Notice, NoticeKind
 from escalation.outbox import OutboxNotifier
@@ -94,8 +96,8 @@ def test_it_never_queues_the_same_message_twice_for_one_event(
 def test_it_writes_each_message_once_as_an_eml_file(mailing: Service, tmp_path: Path) -> None:
     mailing.raise_challenge(raise_request(), MONDAY_7_DEC_10AM)
     mailer = FileMailer(tmp_path / "outbox", SENDER)
-    first = dispatch_once(mailing.sessions, mailer, london("2026-12-07 10:05"))
-    second = dispatch_once(mailing.sessions, mailer, london("2026-12-07 10:10"))
+    first = dispatch_once(mailing, mailer, london("2026-12-07 10:05"))
+    second = dispatch_once(mailing, mailer, london("2026-12-07 10:10"))
     assert (first.sent, second.sent) == (3, 0)
     files = sorted((tmp_path / "outbox").glob("*.eml"))
     assert len(files) == 3
@@ -130,7 +132,7 @@ def test_it_keeps_every_child_detail_out_of_every_email(mailing: Service, tmp_pa
         Resolution("decision_changed", "MARKER-STATEMENT-8876", "MARKER-LIFE-5543", True),
         london("2026-12-16 09:00"),
     )
-    dispatch_once(mailing.sessions, FileMailer(tmp_path, SENDER), london("2026-12-16 09:05"))
+    dispatch_once(mailing, FileMailer(tmp_path, SENDER), london("2026-12-16 09:05"))
     queued = rows(mailing.sessions)
     assert len(queued) > 10
     texts = [f"{r.subject}\n{r.text_body}\n{r.html_body}\n{r.recipient_name}" for r in queued]
@@ -151,3 +153,79 @@ def test_it_queues_nothing_when_the_event_fails(mailing: Service) -> None:
 def test_it_ships_a_fixture_directory_with_no_admin_contact() -> None:
     # The gap test above relies on this: the personas' directory has no admin role.
     assert ",admin," not in (FIXTURES / "directory.csv").read_text()
+
+
+class ScriptedMailer:
+    """An in-memory mailer that answers each attempt from a script, for the retry rules."""
+
+    def __init__(self, *answers: Delivery) -> None:
+        self.answers = list(answers)
+        self.attempts: list[str] = []
+
+    def send_batch(self, batch: Sequence[OutboxMessage]) -> dict[int, Outcome]:
+        outcomes = {}
+        for row in batch:
+            self.attempts.append(row.message_id)
+            delivery = self.answers.pop(0) if self.answers else Delivery.SENT
+            detail = {
+                "sent": "250 OK",
+                "temporary": "451 4.3.0 try later",
+                "permanent": "550 5.1.1 mailbox unknown",
+            }[delivery.value]
+            outcomes[row.id] = Outcome(delivery, detail)
+        return outcomes
+
+
+def one_queued_message(mailing: Service) -> str:
+    reference = mailing.raise_challenge(raise_request(raiser_email=None), MONDAY_7_DEC_10AM)
+    with mailing.sessions.begin() as session:  # keep only the first message, for clarity
+        for row in session.scalars(select(OutboxMessage).where(OutboxMessage.id > 1)):
+            row.status = OutboxStatus.SENT.value
+    return reference
+
+
+def test_it_retries_a_temporary_failure_with_backoff_and_the_same_message_id(
+    mailing: Service,
+) -> None:
+    one_queued_message(mailing)
+    mailer = ScriptedMailer(Delivery.TEMPORARY, Delivery.TEMPORARY, Delivery.SENT)
+    assert dispatch_once(mailing, mailer, london("2026-12-07 10:05")).retrying == 1
+    assert (
+        dispatch_once(mailing, mailer, london("2026-12-07 10:05:30")).retrying == 0
+    )  # waits 1 min
+    assert dispatch_once(mailing, mailer, london("2026-12-07 10:06")).retrying == 1
+    assert dispatch_once(mailing, mailer, london("2026-12-07 10:07")).sent == 0  # now waits 2 min
+    assert dispatch_once(mailing, mailer, london("2026-12-07 10:08")).sent == 1
+    [row] = [r for r in rows(mailing.sessions) if r.id == 1]
+    assert (row.status, row.attempts) == (OutboxStatus.SENT.value, 3)
+    assert len(set(mailer.attempts)) == 1  # every attempt carried the same Message-ID
+
+
+def test_it_fails_a_permanent_refusal_into_the_chronology_and_can_retry_it(
+    mailing: Service,
+) -> None:
+    reference = one_queued_message(mailing)
+    dispatch_once(mailing, ScriptedMailer(Delivery.PERMANENT), london("2026-12-07 10:05"))
+    [row] = [r for r in rows(mailing.sessions) if r.id == 1]
+    assert row.status == OutboxStatus.FAILED.value
+    assert row.last_error == "550 5.1.1 mailbox unknown"
+    with mailing.sessions() as session:
+        entries = session.scalars(select(ChronologyEntry).order_by(ChronologyEntry.seq)).all()
+    failed = entries[-1]
+    assert (failed.event, failed.who) == ("email_failed", "system (dispatcher)")
+    assert "could not be delivered" in failed.concern
+    assert "550 5.1.1" in failed.action
+    assert reference
+    with mailing.sessions.begin() as session:
+        assert retry(session, london("2026-12-07 11:00"), 1) == 1
+    assert dispatch_once(mailing, ScriptedMailer(), london("2026-12-07 11:00")).sent == 1
+
+
+def test_it_gives_up_after_the_retry_limit(mailing: Service) -> None:
+    one_queued_message(mailing)
+    mailer = ScriptedMailer(*[Delivery.TEMPORARY] * 5)
+    dispatch_once(mailing, mailer, london("2026-12-07 10:05"), retry_limit=timedelta(hours=1))
+    result = dispatch_once(
+        mailing, mailer, london("2026-12-07 11:30"), retry_limit=timedelta(hours=1)
+    )
+    assert result.failed == 1
