@@ -121,9 +121,9 @@ def main(ctx: click.Context, now: datetime | None) -> None:
     significant harm, phone the front door (MASH) or 999 now.
 
     \b
-    Start here:   escalation demo
-    Set up:       escalation db upgrade && escalation orgs import directory.csv
-    Every day:    escalation sweep   (from cron, or the worker)
+    Start here:          escalation demo
+    Set up:              escalation db upgrade && escalation orgs import directory.csv
+    Every few minutes:   escalation sweep && escalation dispatch   (from cron)
     """
     try:
         ctx.obj = App(now)
