@@ -33,6 +33,9 @@ DISPATCHER = "system (dispatcher)"
 FIRST_RETRY = timedelta(minutes=1)
 LONGEST_RETRY = timedelta(hours=1)
 DEFAULT_RETRY_LIMIT = timedelta(hours=48)
+# A message queued long before the dispatcher first ran (an outage, a missed night) still gets
+# this many attempts before a temporary failure is taken as final.
+MIN_ATTEMPTS = 3
 
 
 class Mailer(Protocol):
@@ -102,7 +105,8 @@ def _record(
         row.status, row.sent_at = OutboxStatus.SENT.value, now
         result.sent += 1
         return
-    if outcome.delivery is Delivery.TEMPORARY and now - row.created_at < retry_limit:
+    in_window = now - row.created_at < retry_limit or row.attempts < MIN_ATTEMPTS
+    if outcome.delivery is Delivery.TEMPORARY and in_window:
         row.next_attempt_at = now + backoff(row.attempts)
         result.retrying += 1
         return
@@ -137,11 +141,15 @@ def record_failure(service: Service, session: Session, row: OutboxMessage, now: 
 
 
 def retry(session: Session, now: datetime, message_id: int | None) -> int:
-    """Put one failed message (or every failed one) back in the queue; returns how many."""
+    """Put one failed message (or every failed one) back in the queue; returns how many.
+
+    The attempt count starts again, so a re-queued message gets MIN_ATTEMPTS more tries even
+    when it is older than the retry limit; its creation time (the email's Date) is kept.
+    """
     query = select(OutboxMessage).where(OutboxMessage.status == OutboxStatus.FAILED.value)
     if message_id is not None:
         query = query.where(OutboxMessage.id == message_id)
     rows = session.scalars(query).all()
     for row in rows:
-        row.status, row.next_attempt_at, row.created_at = OutboxStatus.PENDING.value, now, now
+        row.status, row.next_attempt_at, row.attempts = OutboxStatus.PENDING.value, now, 0
     return len(rows)
