@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import click
 from sqlalchemy import select
 
@@ -73,10 +75,24 @@ def emails_preview(app: App, kind: str, reference: str) -> None:
 
 
 @click.command("dispatch")
-@click.option("--batch-size", type=click.IntRange(1, 10_000), default=100, show_default=True)
+@click.option(
+    "--batch-size",
+    type=click.IntRange(1, 10_000),
+    default=100,
+    show_default=True,
+    help="Messages claimed per transaction.",
+)
+@click.option(
+    "--retry-hours",
+    type=click.FloatRange(min=0, min_open=True),
+    default=48.0,
+    show_default=True,
+    help="Keep retrying a temporary failure until the message is this old "
+    "(every message gets at least 3 attempts).",
+)
 @pass_app
 @handle_errors
-def dispatch_command(app: App, batch_size: int) -> None:
+def dispatch_command(app: App, batch_size: int, retry_hours: float) -> None:
     """Send pending emails through ESCALATION_SMTP_URL or, with no SMTP server configured,
     write them as .eml files into the outbox folder. Temporary failures are retried with
     backoff; permanent ones are marked failed, recorded in the chronology and alerted."""
@@ -88,7 +104,7 @@ def dispatch_command(app: App, batch_size: int) -> None:
     else:
         mailer = FileMailer(settings.outbox_dir, settings.mail_from)
         where = f"written to {settings.outbox_dir}"
-    result = dispatch_once(app.service, mailer, app.now, batch_size)
+    result = dispatch_once(app.service, mailer, app.now, batch_size, timedelta(hours=retry_hours))
     click.echo(
         f"dispatch: {result.sent} sent ({where}), {result.retrying} to retry, "
         f"{result.failed} failed"
