@@ -68,7 +68,9 @@ class App:
 
     @cached_property
     def notifier(self) -> OutboxNotifier:
-        return OutboxNotifier(self.registry, self.renderer, self.settings.base_url)
+        return OutboxNotifier(
+            self.registry, self.renderer, self.settings.base_url, self.settings.mail_from
+        )
 
     @cached_property
     def service(self) -> Service:

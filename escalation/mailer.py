@@ -10,9 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from email.headerregistry import Address
+from email import message_from_bytes
+from email.header import Header
 from email.message import EmailMessage
-from email.utils import format_datetime
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
+from email.policy import default
+from email.utils import format_datetime, formataddr, parseaddr
 from enum import StrEnum
 from pathlib import Path
 
@@ -34,15 +38,35 @@ class Outcome:
 
 
 def build_message(row: OutboxMessage, sender: str) -> EmailMessage:
-    message = EmailMessage()
+    """The message as an EmailMessage (for inspection and tests; sending uses `message_bytes`)."""
+    parsed = message_from_bytes(message_bytes(row, sender), policy=default)
+    assert isinstance(parsed, EmailMessage)
+    return parsed
+
+
+def message_bytes(row: OutboxMessage, sender: str) -> bytes:
+    """The message ready for the wire: multipart/alternative, text then HTML, UTF-8.
+
+    Built once, when the message is queued, and stored with it: the older `email.mime` API with
+    the compat32 policy is about four times cheaper than EmailMessage, and sending stored bytes
+    skips flattening, which is where a dispatcher's CPU went.
+    """
+    if row.raw is not None:
+        return row.raw
+    message = MIMEMultipart("alternative")
     message["From"] = sender
-    message["To"] = Address(display_name=row.recipient_name, addr_spec=row.recipient_email)
-    message["Subject"] = row.subject
+    message["To"] = formataddr((row.recipient_name, row.recipient_email), charset="utf-8")
+    # A Header object (not its encoded text) so that folding a long subject stays correct.
+    message["Subject"] = Header(row.subject, "utf-8")  # type: ignore[assignment]
     message["Message-ID"] = row.message_id
     message["Date"] = format_datetime(row.created_at)
-    message.set_content(row.text_body)
-    message.add_alternative(row.html_body, subtype="html")
-    return message
+    message.attach(MIMEText(row.text_body, "plain", "utf-8"))
+    message.attach(MIMEText(row.html_body, "html", "utf-8"))
+    return message.as_bytes()
+
+
+def envelope_sender(sender: str) -> str:
+    return parseaddr(sender)[1]
 
 
 class FileMailer:
@@ -67,6 +91,6 @@ class FileMailer:
         self.folder.mkdir(parents=True, exist_ok=True)
         target = self.folder / f"{row.id:08d}.eml"
         partial = target.with_suffix(".eml.partial")
-        partial.write_bytes(bytes(build_message(row, self.sender)))
+        partial.write_bytes(message_bytes(row, self.sender))
         partial.replace(target)  # a crash leaves a .partial file, never half a message
         return target

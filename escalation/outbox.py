@@ -17,7 +17,9 @@ from urllib.parse import urlsplit
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from escalation.config import DEFAULT_MAIL_FROM
 from escalation.emails import EmailContext, EmailRenderer, RenderedEmail
+from escalation.mailer import message_bytes
 from escalation.models import Challenge, OutboxMessage, OutboxStatus
 from escalation.notices import Audience, Notice, NoticeKind
 from escalation.protocol import ProtocolRegistry
@@ -28,8 +30,15 @@ log = logging.getLogger(__name__)
 
 
 class OutboxNotifier:
-    def __init__(self, registry: ProtocolRegistry, renderer: EmailRenderer, base_url: str) -> None:
+    def __init__(
+        self,
+        registry: ProtocolRegistry,
+        renderer: EmailRenderer,
+        base_url: str,
+        sender: str = DEFAULT_MAIL_FROM,
+    ) -> None:
         self.registry = registry
+        self.sender = sender
         self.renderer = renderer
         self.base_url = base_url.rstrip("/")
         self.domain = urlsplit(self.base_url).hostname or "localhost"
@@ -148,7 +157,7 @@ class OutboxNotifier:
         email = self.renderer.render(context)
         dialect = session.get_bind().dialect.name
         insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        statement = insert(OutboxMessage).values(
+        values = dict(
             challenge_id=challenge.id,
             kind=context.kind,
             idempotency_key=f"{challenge.reference}:{event}:{recipient.email.lower()}",
@@ -164,4 +173,6 @@ class OutboxNotifier:
             created_at=now,
             next_attempt_at=now,
         )
+        raw = message_bytes(OutboxMessage(**values), self.sender)
+        statement = insert(OutboxMessage).values(**values, raw=raw)
         session.execute(statement.on_conflict_do_nothing(index_elements=["idempotency_key"]))

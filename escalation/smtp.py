@@ -40,7 +40,7 @@ from escalation.config import ConfigError
 
 # Delivery and Outcome live in escalation.mailer (shared with FileMailer and the dispatcher);
 # they are re-exported here so `from escalation.smtp import Delivery, Outcome` is the same class.
-from escalation.mailer import Delivery, Outcome, build_message
+from escalation.mailer import Delivery, Outcome, envelope_sender, message_bytes
 from escalation.models import OutboxMessage
 
 __all__ = [
@@ -267,8 +267,10 @@ class SmtpMailer:
 
     async def _send_one(self, client: aiosmtplib.SMTP, row: OutboxMessage) -> Outcome:
         try:
-            message = build_message(row, self.sender)
-            errors, response = await client.send_message(message, recipients=[row.recipient_email])
+            raw = message_bytes(row, self.sender)
+            errors, response = await client.sendmail(
+                envelope_sender(self.sender), [row.recipient_email], raw
+            )
         except aiosmtplib.SMTPRecipientsRefused as exc:
             refused = exc.recipients
             worst = max(refused, key=lambda r: 500 <= r.code <= 599)
