@@ -30,6 +30,9 @@ from escalation.protocol import ProtocolRegistry, load_registry
 from escalation.resources import workflows_dir
 from escalation.service import Service
 from escalation.workdays import LONDON
+from tests.smtp_sink import smtp_server
+
+__all__ = ["smtp_server"]  # a fixture for every test module: a real SMTP server
 
 FIXTURES = Path(__file__).parent / "fixtures"
 POSTGRES_URL = os.environ.get(

@@ -13,23 +13,15 @@ import asyncio
 import os
 import random
 import shutil
-import socket
 import subprocess
 import sys
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from email import message_from_bytes
-from email.message import EmailMessage
-from email.policy import default
 from pathlib import Path
-from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
 from click.testing import CliRunner
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -51,6 +43,7 @@ from tests.conftest import (
     london,
     raise_request,
 )
+from tests.smtp_sink import SmtpSink, free_port
 
 SENDER = "Case Resolution Protocol <no-reply@example.org>"
 BASE_URL = "https://escalation.example.org"
@@ -64,81 +57,12 @@ FAILED = OutboxStatus.FAILED.value
 # -- the SMTP server -----------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
-
-
-@dataclass(frozen=True)
-class Received:
-    message_id: str
-    envelope_to: tuple[str, ...]
-    message: EmailMessage
-
-
-class Server:
-    """An aiosmtpd handler that records each accepted message; subclasses refuse some."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.received: list[Received] = []
-        self.refused: list[tuple[str, str]] = []  # (Message-ID, reply)
-        self.data_commands = 0
-
-    async def handle_RCPT(
-        self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]
-    ) -> str:
-        refusal = self.refuse_rcpt(address)
-        if refusal:
-            return refusal
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        await self.before_data()
-        parsed = message_from_bytes(envelope.content, policy=default)
-        assert isinstance(parsed, EmailMessage)
-        message_id = str(parsed["Message-ID"])
-        with self.lock:
-            self.data_commands += 1
-            refusal = self.refuse_data(self.data_commands)
-            if refusal:
-                self.refused.append((message_id, refusal))
-                return refusal
-            self.received.append(Received(message_id, tuple(envelope.rcpt_tos), parsed))
-        return "250 2.0.0 Message accepted"
-
-    async def before_data(self) -> None:
-        return None
-
-    def refuse_rcpt(self, address: str) -> str | None:
-        return None
-
-    def refuse_data(self, count: int) -> str | None:
-        return None
-
-    def message_ids(self) -> list[str]:
-        with self.lock:
-            return [r.message_id for r in self.received]
+Server = SmtpSink
 
 
 @pytest.fixture
-def serve() -> Iterator[Callable[..., int]]:
-    """Start a server with the given handler on a free (or the given) port; returns the port."""
-    controllers: list[Controller] = []
-
-    def start(handler: Server, port: int | None = None) -> int:
-        port = port or free_port()
-        controller = Controller(handler, hostname="127.0.0.1", port=port)
-        controller.start()
-        controllers.append(controller)
-        return port
-
-    yield start
-    for controller in controllers:
-        controller.stop()
+def serve(smtp_server: Callable[..., int]) -> Callable[..., int]:
+    return smtp_server
 
 
 def smtp_mailer(port: int, connections: int = 3) -> SmtpMailer:

@@ -3,32 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-import socket
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
-from email import message_from_bytes
-from email.message import EmailMessage
-from email.policy import default
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
 
 from escalation.config import ConfigError
 from escalation.models import OutboxMessage
 from escalation.smtp import Delivery, Outcome, SmtpMailer, SmtpSettings, parse_smtp_url
+from tests.smtp_sink import SmtpSink, free_port
 
 SENDER = "Case Resolution Protocol <no-reply@partnership.test>"
 SECRET_BODY = "Concern summary that must never reach an outcome detail"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
 
 
 def row(n: int, email: str | None = None) -> OutboxMessage:
@@ -51,60 +39,15 @@ def row(n: int, email: str | None = None) -> OutboxMessage:
     )
 
 
-class Recorder:
-    """An aiosmtpd handler that records what it accepts; subclasses refuse some of it."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.messages: list[EmailMessage] = []
-        self.recipients: list[str] = []
-        self.peers: set[Any] = set()
-        self.data_commands = 0
-
-    async def handle_RCPT(
-        self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]
-    ) -> str:
-        refusal = self.refuse_rcpt(address)
-        if refusal:
-            return refusal
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        with self.lock:
-            self.data_commands += 1
-            self.peers.add(session.peer)
-            refusal = self.refuse_data(self.data_commands)
-            if refusal:
-                return refusal
-            parsed = message_from_bytes(envelope.content, policy=default)
-            assert isinstance(parsed, EmailMessage)
-            self.messages.append(parsed)
-            self.recipients.extend(envelope.rcpt_tos)
-        return "250 2.0.0 Message accepted"
-
-    def refuse_rcpt(self, address: str) -> str | None:
-        return None
-
-    def refuse_data(self, count: int) -> str | None:
-        return None
-
-    def message_ids(self) -> list[str]:
-        return [str(m["Message-ID"]) for m in self.messages]
+Recorder = SmtpSink
 
 
 @pytest.fixture
-def serve() -> Iterator[Callable[[Recorder], SmtpSettings]]:
-    controllers: list[Controller] = []
-
+def serve(smtp_server: Callable[..., int]) -> Callable[[Recorder], SmtpSettings]:
     def start(handler: Recorder) -> SmtpSettings:
-        port = free_port()
-        controller = Controller(handler, hostname="127.0.0.1", port=port)
-        controller.start()
-        controllers.append(controller)
         return SmtpSettings(
             host="127.0.0.1",
-            port=port,
+            port=smtp_server(handler),
             username=None,
             password=None,
             use_tls=False,
@@ -113,9 +56,7 @@ def serve() -> Iterator[Callable[[Recorder], SmtpSettings]]:
             connections=3,
         )
 
-    yield start
-    for controller in controllers:
-        controller.stop()
+    return start
 
 
 def assert_no_body_in(outcomes: dict[int, Outcome]) -> None:
