@@ -118,13 +118,19 @@ def deadlines_of(session: Session, challenge_id: int) -> Sequence[Deadline]:
 
 
 def claim_due(session: Session, now: datetime, limit: int) -> Sequence[Deadline]:
-    """Lock up to `limit` pending deadlines due by `now`, oldest first, skipping locked ones."""
+    """Lock up to `limit` pending deadlines due by `now` and their challenges, oldest first.
+
+    The challenge is locked in the same statement and anything another transaction holds is
+    skipped, so sweepers never wait on each other: locking challenges one by one while applying
+    deadlines let two sweepers take the same challenges in opposite orders and deadlock.
+    """
     return session.scalars(
         select(Deadline)
+        .join(Challenge, Challenge.id == Deadline.challenge_id)
         .where(Deadline.status == DeadlineStatus.PENDING.value, Deadline.due_at <= now)
         .order_by(Deadline.due_at, Deadline.id)
         .limit(limit)
-        .with_for_update(skip_locked=True)
+        .with_for_update(of=(Deadline, Challenge), skip_locked=True)
     ).all()
 
 

@@ -18,6 +18,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from escalation import store
@@ -32,6 +33,8 @@ from escalation.workdays import to_local_iso, utc
 
 log = logging.getLogger(__name__)
 _WARNED: set[str] = set()
+_TRANSIENT = frozenset({"40P01", "40001", "55P03"})  # deadlock, serialisation, lock not available
+_RETRIES = 5
 
 
 @dataclass
@@ -55,6 +58,13 @@ class SweepResult:
             "warnings": self.warnings,
         }
 
+    def add(self, other: SweepResult) -> None:
+        self.claimed += other.claimed
+        self.applied.update(other.applied)
+        self.skipped += other.skipped
+        self.deferred += other.deferred
+        self.failed += other.failed
+
     def summary(self) -> str:
         applied = ", ".join(
             f"{n} {kind.replace('_', ' ')}" for kind, n in sorted(self.applied.items())
@@ -74,17 +84,35 @@ def run_once(service: Service, now: datetime, batch_size: int = 200) -> SweepRes
             _WARNED.add(warning)
             log.warning("holiday data: %s", warning)
     passed_over: set[int] = set()
+    retries = 0
     while True:
-        with service.sessions.begin() as session:
-            batch = [
-                d
-                for d in store.claim_due(session, result.now, batch_size + len(passed_over))
-                if d.id not in passed_over
-            ][:batch_size]
-            if not batch:
-                return result
-            for deadline in batch:
-                _apply_one(service, session, deadline, result, passed_over)
+        batch_result = SweepResult(result.now)
+        try:
+            more = _run_batch(service, batch_result, passed_over, batch_size)
+        except OperationalError as exc:
+            # A deadlock or serialisation failure rolls the whole batch back: nothing of it
+            # was applied, so it is safe to claim again. Anything else is a real error.
+            if getattr(exc.orig, "sqlstate", None) not in _TRANSIENT or retries >= _RETRIES:
+                raise
+            retries += 1
+            log.warning("sweep batch rolled back (%s); claiming again", type(exc.orig).__name__)
+            continue
+        retries = 0
+        result.add(batch_result)
+        if not more:
+            return result
+
+
+def _run_batch(
+    service: Service, result: SweepResult, passed_over: set[int], batch_size: int
+) -> bool:
+    """Claim and apply one batch in one transaction; False when nothing was due."""
+    with service.sessions.begin() as session:
+        claimed = store.claim_due(session, result.now, batch_size + len(passed_over))
+        batch = [d for d in claimed if d.id not in passed_over][:batch_size]
+        for deadline in batch:
+            _apply_one(service, session, deadline, result, passed_over)
+        return bool(batch)
 
 
 def coverage_warnings_for(registry: ProtocolRegistry, now: datetime) -> list[str]:
