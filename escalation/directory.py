@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from escalation.errors import ImportProblem
@@ -142,12 +142,12 @@ def _write(session: Session, rows: list[Row], source: str) -> ImportResult:
 
 
 def _find(session: Session, row: Row) -> Organisation | None:
-    for org in session.scalars(
-        select(Organisation).where(Organisation.partnership == row.partnership)
-    ):
-        if org.name.casefold() == row.organisation.casefold():
-            return org
-    return None
+    return session.scalars(
+        select(Organisation).where(
+            Organisation.partnership == row.partnership,
+            func.lower(Organisation.name) == row.organisation.lower(),
+        )
+    ).first()
 
 
 def _contact(session: Session, org: Organisation, row: Row) -> Contact | None:

@@ -309,7 +309,7 @@ def sample_context(protocol: Protocol, kind: str) -> EmailContext:
     """A fictional but complete context for `kind` under `protocol` (previews and checks)."""
     _one_of("kind", kind, KINDS)
     level = protocol.levels[1 if kind.startswith("escalated") and len(protocol.levels) > 1 else 0]
-    partnership = protocol.name.split(" — ")[0]
+    partnership = protocol.partnership_name
     reference = f"{protocol.reference_prefix}-2027-00042"
     name, role = _PEOPLE[_ACTOR[kind]]
     responding = f"{protocol.partnership.title()} Children's Social Care Front Door"

@@ -7,7 +7,7 @@ Every problem raises `InvalidInput(field, problem)`; the field names are those o
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
 from typing import Any, TypeVar
@@ -49,7 +49,6 @@ class RaiseRequest:
     urgent: bool = False
     start_level: int = 1
     start_reason: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -10,12 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from email import message_from_bytes
 from email.header import Header
-from email.message import EmailMessage
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
-from email.policy import default
 from email.utils import format_datetime, formataddr, parseaddr
 from enum import StrEnum
 from pathlib import Path
@@ -35,13 +32,6 @@ class Delivery(StrEnum):
 class Outcome:
     delivery: Delivery
     detail: str  # the server's reply or the error; never any part of the message
-
-
-def build_message(row: OutboxMessage, sender: str) -> EmailMessage:
-    """The message as an EmailMessage (for inspection and tests; sending uses `message_bytes`)."""
-    parsed = message_from_bytes(message_bytes(row, sender), policy=default)
-    assert isinstance(parsed, EmailMessage)
-    return parsed
 
 
 def message_bytes(row: OutboxMessage, sender: str) -> bytes:

@@ -128,7 +128,7 @@ class OutboxNotifier:
         return EmailContext(
             kind=kind or notice.kind.value,
             reference=challenge.reference,
-            partnership_name=protocol.name.split(" — ")[0],
+            partnership_name=protocol.partnership_name,
             raising_org=challenge.raising_org.name,
             responding_org=challenge.responding_org.name,
             level=level,

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
+from functools import cached_property
 
 from escalation.workdays import BusinessHours, Calendar, Closures, Duration
 
@@ -157,7 +158,18 @@ class Protocol:
         raise KeyError(number)
 
     def calendar(self) -> Calendar:
+        """The protocol's calendar, built once: planning a stage asks for it several times, and
+        each new Calendar would build its own holiday table on the sweep's hot path."""
+        return self._calendar
+
+    @cached_property
+    def _calendar(self) -> Calendar:
         return Calendar(self.business_hours, self.closures)
+
+    @property
+    def partnership_name(self) -> str:
+        """ "Devon Safeguarding Children Partnership" from "… — Case Resolution Protocol"."""
+        return self.name.split(" — ")[0]
 
 
 @dataclass(frozen=True)

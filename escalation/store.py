@@ -109,14 +109,6 @@ def pending_deadlines(session: Session, challenge_id: int) -> Sequence[Deadline]
     ).all()
 
 
-def deadlines_of(session: Session, challenge_id: int) -> Sequence[Deadline]:
-    return session.scalars(
-        select(Deadline)
-        .where(Deadline.challenge_id == challenge_id)
-        .order_by(Deadline.due_at, Deadline.id)
-    ).all()
-
-
 def claim_due(session: Session, now: datetime, limit: int) -> Sequence[Deadline]:
     """Lock up to `limit` pending deadlines due by `now` and their challenges, oldest first.
 

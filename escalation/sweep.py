@@ -164,8 +164,8 @@ def apply_deadline(
 ) -> DeadlineStatus:
     """Act on one claimed deadline; returns DONE or SKIPPED (or CANCELLED if moot)."""
     challenge = store.load_challenge_by_id(session, deadline.challenge_id)
-    # Another sweeper or a user may have moved the challenge on while this process waited for
-    # the challenge's lock: read the deadline again now that the lock is held.
+    # An earlier deadline of this batch may have cancelled this one (cancel_pending is a bulk
+    # UPDATE that leaves the claimed objects' status stale): read it again before acting.
     session.refresh(deadline)
     if deadline.status != DeadlineStatus.PENDING.value:
         return DeadlineStatus.CANCELLED

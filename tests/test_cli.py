@@ -111,9 +111,7 @@ def raise_args(**overrides: str | None) -> list[str]:
     override any option by its name with underscores (None leaves the option out)."""
     fields = dataclasses.asdict(raise_request())
     options: dict[str, str | None] = {
-        name: str(value)
-        for name, value in fields.items()
-        if value is not None and name not in ("urgent", "extra")
+        name: str(value) for name, value in fields.items() if value is not None and name != "urgent"
     }
     options.update(overrides)
     args = ["raise"]
