@@ -10,6 +10,7 @@ import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import time, timedelta
 from email.headerregistry import Address
 from email.utils import parseaddr
 from pathlib import Path
@@ -22,6 +23,7 @@ from escalation.errors import EscalationError
 DEFAULT_DATABASE_FILE = "escalation.db"
 DEFAULT_MAIL_FROM = "Case Resolution Protocol <no-reply@localhost>"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+DIGEST_DAYS = ("working", "daily")
 
 
 class ConfigError(EscalationError):
@@ -38,6 +40,11 @@ class Settings:
     mail_from: str
     smtp_url: str | None
     smtp_password_file: str | None
+    sweep_every: timedelta = timedelta(minutes=5)
+    digest_at: time = time(7, 30)
+    digest_days: str = "working"
+    health_sweep_max_age: timedelta = timedelta(minutes=30)
+    health_outbox_max_failing: timedelta = timedelta(hours=1)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, cwd: Path | None = None) -> Settings:
@@ -51,6 +58,13 @@ class Settings:
             mail_from=_mail_from(env.get("ESCALATION_MAIL_FROM", DEFAULT_MAIL_FROM)),
             smtp_url=env.get("ESCALATION_SMTP_URL") or None,
             smtp_password_file=env.get("ESCALATION_SMTP_PASSWORD_FILE") or None,
+            sweep_every=_minutes(env, "ESCALATION_SWEEP_EVERY_MINUTES", 5, maximum=24 * 60),
+            digest_at=_local_time(env.get("ESCALATION_DIGEST_AT", "07:30")),
+            digest_days=_digest_days(env.get("ESCALATION_DIGEST_DAYS", "working")),
+            health_sweep_max_age=_minutes(env, "ESCALATION_HEALTH_SWEEP_MAX_AGE_MINUTES", 30),
+            health_outbox_max_failing=_minutes(
+                env, "ESCALATION_HEALTH_OUTBOX_MAX_FAILING_MINUTES", 60
+            ),
         )
 
 
@@ -104,3 +118,34 @@ def _log_level(raw: str) -> int:
     if raw.upper() not in LOG_LEVELS:
         raise ConfigError(f"ESCALATION_LOG_LEVEL: {raw!r} is not one of {', '.join(LOG_LEVELS)}")
     return int(getattr(logging, raw.upper()))
+
+
+def _minutes(
+    env: Mapping[str, str], name: str, default: int, maximum: int = 7 * 24 * 60
+) -> timedelta:
+    raw = env.get(name)
+    if not raw:
+        return timedelta(minutes=default)
+    try:
+        minutes = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name}: {raw!r} is not a whole number of minutes") from None
+    if not 1 <= minutes <= maximum:
+        raise ConfigError(f"{name}: {minutes} is out of range (1 to {maximum} minutes)")
+    return timedelta(minutes=minutes)
+
+
+def _local_time(raw: str) -> time:
+    try:
+        hours, minutes = (int(part) for part in raw.split(":"))
+        return time(hours, minutes)
+    except ValueError:
+        raise ConfigError(
+            f"ESCALATION_DIGEST_AT: {raw!r} is not a local time like 07:30 (24-hour HH:MM)"
+        ) from None
+
+
+def _digest_days(raw: str) -> str:
+    if raw not in DIGEST_DAYS:
+        raise ConfigError(f"ESCALATION_DIGEST_DAYS: {raw!r} is not one of {', '.join(DIGEST_DAYS)}")
+    return raw

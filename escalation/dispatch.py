@@ -18,6 +18,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from threading import Event
 from typing import Protocol
 
 from sqlalchemy import select
@@ -73,10 +74,14 @@ def dispatch_once(
     now: datetime,
     batch_size: int = 100,
     retry_limit: timedelta = DEFAULT_RETRY_LIMIT,
+    stop: Event | None = None,
 ) -> DispatchResult:
-    """Send everything pending as of `now`, batch by batch, and record every outcome."""
+    """Send everything pending as of `now`, batch by batch, and record every outcome.
+
+    When `stop` is set the dispatcher returns after the batch in hand has been recorded.
+    """
     result = DispatchResult()
-    while True:
+    while stop is None or not stop.is_set():
         with service.sessions.begin() as session:
             batch = claim_pending(session, now, batch_size)
             if not batch:
@@ -88,6 +93,7 @@ def dispatch_once(
         log.info(
             "dispatch: %d sent, %d to retry, %d failed", result.sent, result.retrying, result.failed
         )
+    return result
 
 
 def _record(

@@ -294,3 +294,19 @@ def _refuse_change(mapper: Mapper[Any], connection: Any, target: ChronologyEntry
         f"chronology entry {target.seq} of challenge {target.challenge_id} cannot be changed "
         "or deleted: the chronology is append-only"
     )
+
+
+class JobRun(Base):
+    """One run of the sweep, the dispatcher or the digest, by any process: what `health` reads."""
+
+    __tablename__ = "job_runs"
+    __table_args__ = (Index("ix_job_runs_job_ok_finished", "job", "ok", "finished_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    job: Mapped[str] = mapped_column(String(16))  # sweep | dispatch | digest
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime]
+    finished_at: Mapped[datetime]
+    ok: Mapped[bool] = mapped_column(Boolean)
+    summary: Mapped[dict[str, Any]] = mapped_column(JSON)

@@ -14,6 +14,7 @@ that nobody was told about.
 from __future__ import annotations
 
 import logging
+import threading
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -76,8 +77,14 @@ class SweepResult:
         )
 
 
-def run_once(service: Service, now: datetime, batch_size: int = 200) -> SweepResult:
-    """Apply everything due as of `now`; safe to run again, and beside other sweepers."""
+def run_once(
+    service: Service, now: datetime, batch_size: int = 200, stop: threading.Event | None = None
+) -> SweepResult:
+    """Apply everything due as of `now`; safe to run again, and beside other sweepers.
+
+    When `stop` is set (SIGTERM to the worker) the sweep returns after the batch in hand has
+    committed; what is left stays due for the next run.
+    """
     result = SweepResult(utc(now), warnings=coverage_warnings_for(service.registry, now))
     for warning in result.warnings:
         if warning not in _WARNED:  # once per process, not once per sweep of a long-lived worker
@@ -99,7 +106,7 @@ def run_once(service: Service, now: datetime, batch_size: int = 200) -> SweepRes
             continue
         retries = 0
         result.add(batch_result)
-        if not more:
+        if not more or (stop is not None and stop.is_set()):
             return result
 
 
