@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import uuid
 from datetime import datetime
+from typing import Any
 from urllib.parse import urlsplit
 
 from sqlalchemy.dialects import postgresql, sqlite
@@ -155,9 +156,9 @@ class OutboxNotifier:
         now: datetime,
     ) -> None:
         email = self.renderer.render(context)
-        dialect = session.get_bind().dialect.name
-        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        values = dict(
+        enqueue(
+            session,
+            self.sender,
             challenge_id=challenge.id,
             kind=context.kind,
             idempotency_key=f"{challenge.reference}:{event}:{recipient.email.lower()}",
@@ -168,11 +169,22 @@ class OutboxNotifier:
             subject=email.subject,
             text_body=email.text,
             html_body=email.html,
-            status=OutboxStatus.PENDING.value,
-            attempts=0,
             created_at=now,
-            next_attempt_at=now,
         )
-        raw = message_bytes(OutboxMessage(**values), self.sender)
-        statement = insert(OutboxMessage).values(**values, raw=raw)
-        session.execute(statement.on_conflict_do_nothing(index_elements=["idempotency_key"]))
+
+
+def enqueue(session: Session, sender: str, **values: Any) -> None:
+    """Insert one pending outbox row, built into raw bytes now; a repeated key is ignored.
+
+    `values` are OutboxMessage columns: challenge_id (None for mail about no one challenge,
+    like the digest), kind, idempotency_key, message_id, recipient_email/_name/_role, subject,
+    text_body, html_body, created_at.
+    """
+    values.setdefault("status", OutboxStatus.PENDING.value)
+    values.setdefault("attempts", 0)
+    values.setdefault("next_attempt_at", values["created_at"])
+    raw = message_bytes(OutboxMessage(**values), sender)
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(OutboxMessage).values(**values, raw=raw)
+    session.execute(statement.on_conflict_do_nothing(index_elements=["idempotency_key"]))
