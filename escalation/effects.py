@@ -70,15 +70,16 @@ def add_deadlines(
     ctx: Context, planned: list[Planned] | tuple[Planned, ...], stage: Stage | None = None
 ) -> None:
     for item in planned:
-        ctx.session.add(
+        store.add_deadline(
+            ctx.session,
             Deadline(
                 challenge_id=ctx.challenge.id,
-                stage_id=stage.id if stage else None,
+                stage=stage,
                 kind=item.kind.value,
                 due_at=item.due_at,
                 expires_at=item.expires_at,
                 detail=item.detail,
-            )
+            ),
         )
 
 
@@ -98,7 +99,6 @@ def _open_stage(ctx: Context, effect: Effect) -> None:
     )
     ctx.challenge.stages.append(stage)
     ctx.challenge.level = effect.level
-    ctx.session.flush()
     add_deadlines(ctx, plan.deadlines, stage)
     name = ctx.protocol.level(effect.level).name
     ctx.actions.append(f"Level {effect.level} ({name}) opened")

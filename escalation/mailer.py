@@ -8,11 +8,10 @@ step of the notifications work.)
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from email.header import Header
-from email.mime.multipart import MIMEMultipart
-from email.mime.text import MIMEText
 from email.utils import format_datetime, formataddr, parseaddr
 from enum import StrEnum
 from pathlib import Path
@@ -35,24 +34,62 @@ class Outcome:
 
 
 def message_bytes(row: OutboxMessage, sender: str) -> bytes:
-    """The message ready for the wire: multipart/alternative, text then HTML, UTF-8.
+    """The message ready for the wire: multipart/alternative, text then HTML, UTF-8, base64.
 
-    Built once, when the message is queued, and stored with it: the older `email.mime` API with
-    the compat32 policy is about four times cheaper than EmailMessage, and sending stored bytes
-    skips flattening, which is where a dispatcher's CPU went.
+    Built when the message is sent, from the parts stored at enqueue; the same row always
+    gives the same bytes (the boundary comes from the Message-ID), so a re-send after a crash
+    is identical. Rows queued by earlier versions carry their bytes in `raw`. It is written out
+    directly rather than through `email.mime`, whose generator cost about 1.5 ms a message; the
+    shape is fixed, names are RFC 2047-encoded by `formataddr`, the subject by `_subject`, and
+    the boundary cannot occur in base64 text ("=_" is not in its alphabet).
     """
     if row.raw is not None:
         return row.raw
-    message = MIMEMultipart("alternative")
-    message["From"] = sender
-    message["To"] = formataddr((row.recipient_name, row.recipient_email), charset="utf-8")
-    # A Header object (not its encoded text) so that folding a long subject stays correct.
-    message["Subject"] = Header(row.subject, "utf-8")  # type: ignore[assignment]
-    message["Message-ID"] = row.message_id
-    message["Date"] = format_datetime(row.created_at)
-    message.attach(MIMEText(row.text_body, "plain", "utf-8"))
-    message.attach(MIMEText(row.html_body, "html", "utf-8"))
-    return message.as_bytes()
+    boundary = f"=_{hashlib.sha1(row.message_id.encode()).hexdigest()}"
+    name, address = parseaddr(sender)
+    headers = [
+        f"From: {formataddr((name, address), charset='utf-8')}",
+        f"To: {formataddr((row.recipient_name, row.recipient_email), charset='utf-8')}",
+        f"Subject: {_subject(row.subject)}",
+        f"Message-ID: {row.message_id}",
+        f"Date: {format_datetime(row.created_at)}",
+        "MIME-Version: 1.0",
+        f'Content-Type: multipart/alternative; boundary="{boundary}"',
+    ]
+    parts = [_part(boundary, "plain", row.text_body), _part(boundary, "html", row.html_body)]
+    return "\n".join([*headers, "", *parts, f"--{boundary}--", ""]).encode("ascii")
+
+
+def _subject(subject: str) -> str:
+    """The Subject header's value, folded at 78 columns; non-ASCII as RFC 2047 base64 words."""
+    if subject.isascii() and "=?" not in subject:
+        return _fold(subject.split(" "))
+    chunks = [""]
+    for char in subject:  # at most 45 bytes an encoded word: 60 characters of base64
+        if len((chunks[-1] + char).encode("utf-8")) > 45:
+            chunks.append("")
+        chunks[-1] += char
+    # Whitespace between encoded words is dropped by readers, so the spaces only fold.
+    return _fold([f"=?utf-8?b?{base64.b64encode(c.encode()).decode()}?=" for c in chunks])
+
+
+def _fold(words: list[str]) -> str:
+    lines, line, width = [], "", len("Subject: ")
+    for word in words:
+        if line and width + len(line) + 1 + len(word) > 78:
+            lines.append(line)
+            line, width = word, 1
+        else:
+            line = f"{line} {word}" if line else word
+    return "\n ".join([*lines, line])
+
+
+def _part(boundary: str, subtype: str, body: str) -> str:
+    encoded = base64.encodebytes(body.encode("utf-8")).decode("ascii").rstrip("\n")
+    return (
+        f'--{boundary}\nContent-Type: text/{subtype}; charset="utf-8"\n'
+        f"Content-Transfer-Encoding: base64\n\n{encoded}"
+    )
 
 
 def envelope_sender(sender: str) -> str:

@@ -215,6 +215,8 @@ class Deadline(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     challenge_id: Mapped[int] = mapped_column(ForeignKey("challenges.id"), index=True)
     stage_id: Mapped[int | None] = mapped_column(ForeignKey("stages.id"))
+    # Set with the Stage object, so a new stage and its deadlines are inserted in one flush.
+    stage: Mapped[Stage | None] = relationship()
     kind: Mapped[str] = mapped_column(String(32))
     due_at: Mapped[datetime]
     # A reminder whose moment has gone (the response deadline it announces has passed) is

@@ -15,13 +15,12 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from escalation import store
 from escalation.config import DEFAULT_MAIL_FROM
 from escalation.emails import EmailContext, EmailRenderer, RenderedEmail
-from escalation.mailer import message_bytes
-from escalation.models import Challenge, OutboxMessage, OutboxStatus
+from escalation.models import Challenge, OutboxStatus
 from escalation.notices import Audience, Notice, NoticeKind
 from escalation.protocol import ProtocolRegistry
 from escalation.protocol_model import Protocol, Role
@@ -158,7 +157,6 @@ class OutboxNotifier:
         email = self.renderer.render(context)
         enqueue(
             session,
-            self.sender,
             challenge_id=challenge.id,
             kind=context.kind,
             idempotency_key=f"{challenge.reference}:{event}:{recipient.email.lower()}",
@@ -173,8 +171,12 @@ class OutboxNotifier:
         )
 
 
-def enqueue(session: Session, sender: str, **values: Any) -> None:
-    """Insert one pending outbox row, built into raw bytes now; a repeated key is ignored.
+def enqueue(session: Session, **values: Any) -> None:
+    """Insert one pending outbox row; a repeated idempotency key is ignored.
+
+    The row holds the rendered parts and a fixed Message-ID; the dispatcher builds the wire
+    bytes from them (`mailer.message_bytes`, deterministic, so a re-send is byte-identical).
+    Building them here too would double what a sweep writes for every email it queues.
 
     `values` are OutboxMessage columns: challenge_id (None for mail about no one challenge,
     like the digest), kind, idempotency_key, message_id, recipient_email/_name/_role, subject,
@@ -183,8 +185,4 @@ def enqueue(session: Session, sender: str, **values: Any) -> None:
     values.setdefault("status", OutboxStatus.PENDING.value)
     values.setdefault("attempts", 0)
     values.setdefault("next_attempt_at", values["created_at"])
-    raw = message_bytes(OutboxMessage(**values), sender)
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(OutboxMessage).values(**values, raw=raw)
-    session.execute(statement.on_conflict_do_nothing(index_elements=["idempotency_key"]))
+    store.insert_outbox(session, values)

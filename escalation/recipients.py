@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from escalation import store
 from escalation.models import Challenge, Contact, Organisation
 from escalation.notices import Audience, Notice
 from escalation.protocol_model import OrgType, Protocol, Role
@@ -73,6 +74,16 @@ def addressees(
 
 def partnership_contacts(session: Session, partnership: str, role: Role) -> Sequence[Contact]:
     """Contacts with `role` in the partnership's own business unit(s)."""
+    batch = store.batch_of(session)
+    if batch is None:
+        return _partnership_contacts(session, partnership, role)
+    key = (partnership, role.value)
+    if key not in batch.by_partnership:
+        batch.by_partnership[key] = list(_partnership_contacts(session, partnership, role))
+    return batch.by_partnership[key]
+
+
+def _partnership_contacts(session: Session, partnership: str, role: Role) -> Sequence[Contact]:
     return session.scalars(
         select(Contact)
         .join(Organisation)
@@ -86,6 +97,9 @@ def partnership_contacts(session: Session, partnership: str, role: Role) -> Sequ
 
 
 def _contacts(session: Session, org: Organisation, role: Role) -> Sequence[Contact]:
+    batch = store.batch_of(session)
+    if batch is not None and org.id in batch.org_ids:
+        return batch.contacts.get((org.id, role.value), [])
     return session.scalars(
         select(Contact)
         .where(Contact.organisation_id == org.id, Contact.role == role.value)

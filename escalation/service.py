@@ -325,7 +325,7 @@ class Service:
         self,
         session: Session,
         challenge: Challenge,
-        last: ChronologyEntry | None,
+        last: store.Tail | None,
         now: datetime,
         who: str,
         event: Event | str,
@@ -347,7 +347,7 @@ class Service:
                 impact=impact,
             )
         )
-        session.flush()
+        store.appended(session, challenge.id, (last.seq + 1) if last else 1, now)
 
     def record(
         self,
@@ -388,7 +388,7 @@ def _organisation(session: Session, field: str, name: str) -> Organisation:
         raise NotFound(f"{field}: {exc}") from None
 
 
-def _require_in_order(challenge: Challenge, last: ChronologyEntry | None, now: datetime) -> None:
+def _require_in_order(challenge: Challenge, last: store.Tail | None, now: datetime) -> None:
     if last is not None and now < last.occurred_at:
         raise InvalidInput(
             "now",

@@ -9,14 +9,24 @@ serialises writers instead.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any, NamedTuple
 
 from sqlalchemy import Select, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, selectinload
 
 from escalation.errors import NotFound
-from escalation.models import Challenge, ChronologyEntry, Deadline, Organisation, ReferenceCounter
+from escalation.models import (
+    Challenge,
+    ChronologyEntry,
+    Contact,
+    Deadline,
+    Organisation,
+    OutboxMessage,
+    ReferenceCounter,
+)
 from escalation.planner import DeadlineStatus
 
 
@@ -87,6 +97,17 @@ def organisations(session: Session, partnership: str | None = None) -> Sequence[
 def cancel_pending(
     session: Session, challenge_id: int, now: datetime, kinds: Iterable[str] | None = None
 ) -> None:
+    wanted = None if kinds is None else set(kinds)
+    batch = batch_of(session)
+    if batch is not None and challenge_id in batch.pending:
+        # The batch holds every pending deadline of its challenges: cancel them in memory and
+        # let the flush write them together, instead of one UPDATE per transition.
+        for deadline in batch.pending[challenge_id]:
+            if deadline.status == DeadlineStatus.PENDING.value and (
+                wanted is None or deadline.kind in wanted
+            ):
+                deadline.status, deadline.processed_at = DeadlineStatus.CANCELLED.value, now
+        return
     statement = (
         update(Deadline)
         .where(
@@ -94,9 +115,16 @@ def cancel_pending(
         )
         .values(status=DeadlineStatus.CANCELLED.value, processed_at=now)
     )
-    if kinds is not None:
-        statement = statement.where(Deadline.kind.in_(list(kinds)))
+    if wanted is not None:
+        statement = statement.where(Deadline.kind.in_(sorted(wanted)))
     session.execute(statement.execution_options(synchronize_session=False))
+
+
+def add_deadline(session: Session, deadline: Deadline) -> None:
+    session.add(deadline)
+    batch = batch_of(session)
+    if batch is not None and deadline.challenge_id in batch.pending:
+        batch.pending[deadline.challenge_id].append(deadline)
 
 
 def pending_deadlines(session: Session, challenge_id: int) -> Sequence[Deadline]:
@@ -126,13 +154,31 @@ def claim_due(session: Session, now: datetime, limit: int) -> Sequence[Deadline]
     ).all()
 
 
-def last_chronology(session: Session, challenge_id: int) -> ChronologyEntry | None:
-    return session.scalars(
-        select(ChronologyEntry)
+class Tail(NamedTuple):
+    """The last chronology entry of a challenge: the next entry follows it."""
+
+    seq: int
+    occurred_at: datetime
+
+
+def last_chronology(session: Session, challenge_id: int) -> Tail | None:
+    batch = batch_of(session)
+    if batch is not None and challenge_id in batch.tails:
+        return batch.tails[challenge_id]
+    row = session.execute(
+        select(ChronologyEntry.seq, ChronologyEntry.occurred_at)
         .where(ChronologyEntry.challenge_id == challenge_id)
         .order_by(ChronologyEntry.seq.desc())
         .limit(1)
     ).one_or_none()
+    return Tail(row.seq, row.occurred_at) if row is not None else None
+
+
+def appended(session: Session, challenge_id: int, seq: int, occurred_at: datetime) -> None:
+    """Note a chronology entry added in this session, for the batch's next `last_chronology`."""
+    batch = batch_of(session)
+    if batch is not None and challenge_id in batch.tails:
+        batch.tails[challenge_id] = Tail(seq, occurred_at)
 
 
 def chronology(session: Session, challenge_id: int) -> Sequence[ChronologyEntry]:
@@ -165,3 +211,104 @@ def _is_overdue(challenge: Challenge, now: datetime) -> bool:
     stage = challenge.current_stage
     awaiting = challenge.state.endswith(("awaiting_response", "overdue", "lapse_prompt"))
     return bool(awaiting and stage and stage.due_at and stage.due_at < now)
+
+
+# -- the sweep's batch ---------------------------------------------------------------------------
+
+
+@dataclass
+class Batch:
+    """What one sweep batch has read, so applying a few hundred deadlines costs a few queries.
+
+    Valid only inside the transaction that claimed the batch: its challenges are locked (FOR
+    UPDATE on PostgreSQL, the write lock on SQLite), so nobody else can append to their
+    chronology or change their deadlines meanwhile. Lives in `session.info`; the functions above
+    consult it when it is there and fall back to SQL when it is not.
+    """
+
+    # Strong references: the session's identity map holds objects only weakly.
+    challenges: dict[int, Challenge] = field(default_factory=dict)
+    tails: dict[int, Tail | None] = field(default_factory=dict)
+    pending: dict[int, list[Deadline]] = field(default_factory=dict)
+    contacts: dict[tuple[int, str], list[Contact]] = field(default_factory=dict)
+    org_ids: set[int] = field(default_factory=set)
+    by_partnership: dict[tuple[str, str], list[Contact]] = field(default_factory=dict)
+    outbox: list[dict[str, Any]] = field(default_factory=list)
+
+
+_BATCH = "escalation.batch"
+
+
+def batch_of(session: Session) -> Batch | None:
+    batch = session.info.get(_BATCH)
+    return batch if isinstance(batch, Batch) else None
+
+
+def load_batch(session: Session, challenge_ids: Sequence[int]) -> Batch:
+    """Read the claimed challenges with their stages, pending deadlines, chronology tails and
+    directory contacts, in five queries, and attach the result to the session."""
+    ids = sorted(set(challenge_ids))
+    batch = Batch(tails=dict.fromkeys(ids), pending={i: [] for i in ids})
+    challenges = session.scalars(
+        select(Challenge)
+        .where(Challenge.id.in_(ids))
+        .options(
+            selectinload(Challenge.stages),
+            selectinload(Challenge.raising_org),
+            selectinload(Challenge.responding_org),
+        )
+    ).all()
+    batch.challenges = {challenge.id: challenge for challenge in challenges}
+    for deadline in session.scalars(
+        select(Deadline)
+        .where(Deadline.challenge_id.in_(ids), Deadline.status == DeadlineStatus.PENDING.value)
+        .order_by(Deadline.due_at, Deadline.id)
+    ):
+        batch.pending[deadline.challenge_id].append(deadline)
+    last = (
+        select(ChronologyEntry.challenge_id, func.max(ChronologyEntry.seq).label("seq"))
+        .where(ChronologyEntry.challenge_id.in_(ids))
+        .group_by(ChronologyEntry.challenge_id)
+        .subquery()
+    )
+    for row in session.execute(
+        select(ChronologyEntry.challenge_id, ChronologyEntry.seq, ChronologyEntry.occurred_at).join(
+            last,
+            (ChronologyEntry.challenge_id == last.c.challenge_id)
+            & (ChronologyEntry.seq == last.c.seq),
+        )
+    ):
+        batch.tails[row.challenge_id] = Tail(row.seq, row.occurred_at)
+    batch.org_ids = {c.raising_org_id for c in challenges} | {
+        c.responding_org_id for c in challenges
+    }
+    for contact in session.scalars(
+        select(Contact).where(Contact.organisation_id.in_(batch.org_ids)).order_by(Contact.id)
+    ):
+        batch.contacts.setdefault((contact.organisation_id, contact.role), []).append(contact)
+    session.info[_BATCH] = batch
+    return batch
+
+
+def insert_outbox(session: Session, values: dict[str, Any]) -> None:
+    """Queue one outbox row; a repeated idempotency key is ignored. In a batch, the rows wait
+    for `end_batch`, which inserts them all in one statement."""
+    batch = batch_of(session)
+    if batch is not None:
+        batch.outbox.append(values)
+    else:
+        _insert_outbox(session, [values])
+
+
+def _insert_outbox(session: Session, rows: list[dict[str, Any]]) -> None:
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(OutboxMessage).on_conflict_do_nothing(index_elements=["idempotency_key"])
+    session.execute(statement, rows)
+
+
+def end_batch(session: Session) -> None:
+    """Write what the batch holds back (its queued outbox rows) and detach it."""
+    batch = session.info.pop(_BATCH, None)
+    if isinstance(batch, Batch) and batch.outbox:
+        _insert_outbox(session, batch.outbox)

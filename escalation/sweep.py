@@ -110,16 +110,61 @@ def run_once(
             return result
 
 
+class _OneAtATime(Exception):
+    """A deadline of a batch applied all at once failed: apply that batch one by one."""
+
+
 def _run_batch(
     service: Service, result: SweepResult, passed_over: set[int], batch_size: int
 ) -> bool:
-    """Claim and apply one batch in one transaction; False when nothing was due."""
-    with service.sessions.begin() as session:
-        claimed = store.claim_due(session, result.now, batch_size + len(passed_over))
-        batch = [d for d in claimed if d.id not in passed_over][:batch_size]
-        for deadline in batch:
+    """Claim and apply one batch in one transaction; False when nothing was due.
+
+    The batch is first applied all at once: read in a handful of queries, written in one
+    flush. If any of its deadlines fails, that transaction rolls back and the batch is applied
+    again one deadline at a time, each in a savepoint, so one bad deadline cannot hold up the
+    others and is recorded as failed or deferred on its own.
+    """
+    for together in (True, False):
+        attempt = SweepResult(result.now)
+        try:
+            with service.sessions.begin() as session:
+                more = _apply_batch(service, session, attempt, passed_over, batch_size, together)
+        except _OneAtATime:
+            continue
+        result.add(attempt)
+        return more
+    raise AssertionError("unreachable: the one-at-a-time pass does not raise _OneAtATime")
+
+
+def _apply_batch(
+    service: Service,
+    session: Session,
+    result: SweepResult,
+    passed_over: set[int],
+    batch_size: int,
+    together: bool,
+) -> bool:
+    claimed = store.claim_due(session, result.now, batch_size + len(passed_over))
+    batch = [d for d in claimed if d.id not in passed_over][:batch_size]
+    if together:
+        store.load_batch(session, [d.challenge_id for d in batch])
+    for deadline in batch:
+        if together:
+            result.claimed += 1
+            _count(result, deadline, _apply_together(service, session, deadline, result.now))
+        else:
             _apply_one(service, session, deadline, result, passed_over)
-        return bool(batch)
+    store.end_batch(session)
+    return bool(batch)
+
+
+def _apply_together(
+    service: Service, session: Session, deadline: Deadline, now: datetime
+) -> DeadlineStatus:
+    try:
+        return apply_deadline(service, session, deadline, now)
+    except EscalationError as exc:
+        raise _OneAtATime() from exc
 
 
 def coverage_warnings_for(registry: ProtocolRegistry, now: datetime) -> list[str]:
@@ -160,6 +205,10 @@ def _apply_one(
         result.failed += 1
         log.error("deadline %s (%s) failed: %s", deadline.id, deadline.kind, type(exc).__name__)
         return
+    _count(result, deadline, outcome)
+
+
+def _count(result: SweepResult, deadline: Deadline, outcome: DeadlineStatus) -> None:
     if outcome == DeadlineStatus.SKIPPED:
         result.skipped += 1
     elif outcome == DeadlineStatus.DONE:
@@ -170,10 +219,15 @@ def apply_deadline(
     service: Service, session: Session, deadline: Deadline, now: datetime
 ) -> DeadlineStatus:
     """Act on one claimed deadline; returns DONE or SKIPPED (or CANCELLED if moot)."""
-    challenge = store.load_challenge_by_id(session, deadline.challenge_id)
-    # An earlier deadline of this batch may have cancelled this one (cancel_pending is a bulk
-    # UPDATE that leaves the claimed objects' status stale): read it again before acting.
-    session.refresh(deadline)
+    batch = store.batch_of(session)
+    if batch is not None:
+        # Loaded with the batch, and cancellations within it are made on these same objects.
+        challenge = batch.challenges[deadline.challenge_id]
+    else:
+        challenge = store.load_challenge_by_id(session, deadline.challenge_id)
+        # An earlier deadline of this batch may have cancelled this one (cancel_pending is a
+        # bulk UPDATE that leaves the claimed objects' status stale): read it again.
+        session.refresh(deadline)
     if deadline.status != DeadlineStatus.PENDING.value:
         return DeadlineStatus.CANCELLED
     deadline.processed_at = now
@@ -184,8 +238,7 @@ def apply_deadline(
         deadline.status = DeadlineStatus.SKIPPED.value
         _record_skip(service, session, challenge, deadline, now)
         return DeadlineStatus.SKIPPED
-    deadline.status = DeadlineStatus.DONE.value
-    session.flush()
+    deadline.status = DeadlineStatus.DONE.value  # before the action, which cancels what is pending
     _ACTIONS[DeadlineKind(deadline.kind)](service, session, challenge, deadline, now)
     return DeadlineStatus.DONE
 
