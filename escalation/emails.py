@@ -12,84 +12,50 @@ no field for the child or for the free text of a concern, so no template can lea
 Loading is strict: `EmailRenderer` loads and compiles every template of every kind when it is
 built and raises `TemplateProblem` listing every missing file, syntax error and unknown
 variable, so a broken template stops the process at start-up rather than skipping an email.
+The environment, filters and checks shared with the partnership digest live in
+`escalation.email_base`; the digest's own context and templates in `escalation.digest_email`,
+which the renderer loads too (`EmailRenderer.digest`) and `check_all` checks too.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from jinja2 import (
-    Environment,
-    FileSystemLoader,
-    StrictUndefined,
-    Template,
-    TemplateError,
-    TemplateNotFound,
-    TemplateSyntaxError,
-    meta,
-    select_autoescape,
-)
-from markupsafe import escape
+from jinja2 import Template
 
-from escalation.errors import EscalationError, InvalidInput
+from escalation.digest_email import DIGEST_TEMPLATES, DigestRenderer, check_digest
+from escalation.email_base import RISK_FOOTER as RISK_FOOTER
+from escalation.email_base import RenderedEmail as RenderedEmail
+from escalation.email_base import TemplateProblem as TemplateProblem
+from escalation.email_base import by_when as by_when
+from escalation.email_base import (
+    compile_template,
+    lacks,
+    one_line,
+    render_part,
+    risk_wanted,
+    shape_problems,
+    tidy,
+)
+from escalation.email_base import london as london
+from escalation.email_base import make_environment as make_environment
+from escalation.email_base import tel as tel
+from escalation.errors import InvalidInput
 from escalation.notices import NoticeKind
 from escalation.protocol_model import Outcome, Protocol, ResponseKind, RiskContact, Role
 from escalation.resources import templates_dir
-from escalation.workdays import LONDON, utc
 
 UNDELIVERABLE = "undeliverable"
 KINDS: tuple[str, ...] = (*(kind.value for kind in NoticeKind), UNDELIVERABLE)
 AUDIENCES = ("raiser", "responder", "partnership", "admin")
 PARTS = ("subject.txt", "body.txt", "body.html")
 BASES = {"body.txt": "emails/_base.txt", "body.html": "emails/_base.html"}
-RISK_FOOTER = "If a child is at immediate risk of significant harm, do not wait for this process:"
-
-_DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-_MONTHS = (
-    "January", "February", "March", "April", "May", "June",
-    "July", "August", "September", "October", "November", "December",
-)  # fmt: skip
-_ROLE_WORDS: dict[str, str] = {
-    Role.PRACTITIONER: "the practitioner",
-    Role.DSL: "the designated safeguarding lead",
-    Role.LINE_MANAGER: "the line manager",
-    Role.SENIOR_MANAGER: "the senior manager",
-    Role.PARTNERSHIP: "the partnership business unit contact",
-    Role.ADMIN: "the administrator",
-    # The person named on the challenge itself, not found in the directory by role.
-    "raiser": "the named contact",
-    "responder": "the named contact",
-}
-_RESPONSE_WORDS: dict[str, str] = {
-    ResponseKind.CHANGED: "changed the decision",
-    ResponseKind.UPHELD: "upheld the decision and given their reasons",
-    ResponseKind.PARTLY_CHANGED: "partly changed the decision",
-}
-_OUTCOME_WORDS: dict[str, str] = {
-    Outcome.DECISION_UPHELD: "decision upheld",
-    Outcome.DECISION_CHANGED: "decision changed",
-    Outcome.NEW_REFERRAL_ACCEPTED: "new referral accepted",
-    Outcome.STEPPED_UP: "stepped up",
-    Outcome.STEPPED_DOWN: "stepped down",
-    Outcome.SERVICE_PROVIDED: "service provided",
-    Outcome.INFORMATION_SHARED: "information shared",
-    Outcome.OTHER: "other (see the challenge page)",
-}
 # Values the renderer works out from the context and hands to the templates besides its fields.
 _DERIVED = ("level_text",)
-
-
-class TemplateProblem(EscalationError):
-    """Missing, broken or failing email templates; `problems` lists every one, path first."""
-
-    def __init__(self, problems: list[str]) -> None:
-        self.problems = problems
-        super().__init__("\n".join(problems))
 
 
 @dataclass(frozen=True)
@@ -134,98 +100,36 @@ def _one_of(field: str, value: object, allowed: Iterable[object]) -> None:
         raise InvalidInput(field, f"{value!r} is not one of {listed}")
 
 
-@dataclass(frozen=True)
-class RenderedEmail:
-    subject: str
-    text: str
-    html: str
-
-
-# --- Filters ---------------------------------------------------------------------------------
-
-
-def london(instant: datetime) -> str:
-    """Like "Monday 4 January 2027 at 17:00", in Europe/London; names are English, not locale."""
-    local = utc(instant).astimezone(LONDON)
-    return (
-        f"{_DAYS[local.weekday()]} {local.day} {_MONTHS[local.month - 1]} {local.year} "
-        f"at {local:%H:%M}"
-    )
-
-
-def by_when(instant: datetime | None) -> str:
-    return f"by {london(instant)}" if instant is not None else "as soon as possible"
-
-
-def tel(phone: str) -> str:
-    """The digits of a phone number (and a leading +), for a tel: link."""
-    return re.sub(r"(?!^\+)[^0-9]", "", phone.strip())
-
-
-def _words(table: Mapping[str, str]) -> Callable[[object], str]:
-    """A filter putting a stored value (`partly_changed`) into words (`partly changed ...`)."""
-    return lambda value: table.get(str(value), str(value).replace("_", " "))
-
-
-def make_environment(templates: Path | None = None) -> Environment:
-    """Jinja2 over `templates_dir(templates)`: strict, escaping .html and never .txt."""
-    environment = Environment(
-        loader=FileSystemLoader(str(templates_dir(templates))),
-        undefined=StrictUndefined,
-        # By the name's last extension: `body.html` and `_base.html` are escaped, `*.txt` are not
-        # (and a `*.html.j2` would NOT be: do not rename the templates that way).
-        autoescape=select_autoescape(["html"], default_for_string=False, default=False),
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=False,
-    )
-    environment.filters.update(
-        london=london,
-        by_when=by_when,
-        tel=tel,
-        role_words=_words(_ROLE_WORDS),
-        response_words=_words(_RESPONSE_WORDS),
-        outcome_words=_words(_OUTCOME_WORDS),
-    )
-    return environment
-
-
 # --- The renderer ----------------------------------------------------------------------------
 
 
 class EmailRenderer:
-    """Every email template, loaded and checked at construction; `render` fills one in."""
+    """Every email template, loaded and checked at construction; `render` fills one in.
+
+    `digest` renders the partnership digest from the same environment; its templates are
+    loaded here too, so a broken digest template also stops the process at start-up.
+    """
 
     def __init__(self, templates: Path | None = None) -> None:
         self.root = templates_dir(templates)
         self.environment = make_environment(templates)
         self._templates: dict[str, Template] = {}
         problems: list[str] = []
-        for name in template_names():
+        for name in notice_template_names():
             problems += self._load(name)
+        try:
+            self.digest = DigestRenderer(self.environment, self.root)
+        except TemplateProblem as exc:
+            problems += exc.problems
         if problems:
             raise TemplateProblem(problems)
 
     def _load(self, name: str) -> list[str]:
-        loader = self.environment.loader
-        assert loader is not None
-        try:
-            source, _, _ = loader.get_source(self.environment, name)
-            tree = self.environment.parse(source, name, str(self.root / name))
-            self._templates[name] = self.environment.get_template(name)
-        except TemplateNotFound:
-            return [f"{self.root / name}: missing"]
-        except TemplateSyntaxError as exc:
-            return [f"{self.root / name}:{exc.lineno}: {exc.message}"]
-        allowed = _allowed_names(name, self.environment)
-        unknown = sorted(meta.find_undeclared_variables(tree) - allowed)
-        problems = [f"{self.root / name}: unknown variable '{var}'" for var in unknown]
         base = BASES.get(name.rsplit("/", 1)[-1])
-        if base is not None and base not in set(meta.find_referenced_templates(tree)):
-            problems.append(
-                f'{self.root / name}: does not extend "{base}", so it would lack the reference, '
-                "the link and the immediate-risk footer"
-            )
+        allowed = _allowed_names(name)
+        template, problems = compile_template(self.environment, self.root, name, allowed, base)
+        if template is not None:
+            self._templates[name] = template
         return problems
 
     def render(self, context: EmailContext) -> RenderedEmail:
@@ -234,34 +138,30 @@ class EmailRenderer:
                 [f"{context.kind}: no immediate-risk contacts: every email must end with them"]
             )
         values = _values(context)
-        # Collapsing all whitespace also keeps a newline in a value out of the header.
-        subject = " ".join(self._part(context.kind, "subject.txt", values).split())
-        if not subject:
-            raise TemplateProblem([f"emails/{context.kind}/subject.txt: the subject is empty"])
+        name = f"emails/{context.kind}/subject.txt"
+        subject = one_line(self._part(context.kind, "subject.txt", values), name)
         values["subject"] = subject
-        text = _tidy(self._part(context.kind, "body.txt", values))
+        text = tidy(self._part(context.kind, "body.txt", values))
         html = self._part(context.kind, "body.html", values).strip() + "\n"
         return RenderedEmail(subject, text, html)
 
     def _part(self, kind: str, part: str, values: dict[str, Any]) -> str:
         name = f"emails/{kind}/{part}"
-        try:
-            return self._templates[name].render(values)
-        except TemplateError as exc:
-            raise TemplateProblem([f"{name} ({kind}): {exc.message or exc}"]) from exc
-        # A filter given the wrong kind of value (`{{ reference|london }}`) fails in Python, not
-        # in Jinja; it is still a broken template, and `check_all` must report it, not crash.
-        except (TypeError, ValueError, AttributeError, LookupError) as exc:
-            raise TemplateProblem([f"{name} ({kind}): {type(exc).__name__}: {exc}"]) from exc
+        return render_part(self._templates[name], name, kind, values)
+
+
+def notice_template_names() -> list[str]:
+    """The layouts and the templates of every per-challenge kind of email."""
+    return [*BASES.values(), *(f"emails/{kind}/{part}" for kind in KINDS for part in PARTS)]
 
 
 def template_names() -> list[str]:
     """Every template the renderer needs, relative to the templates folder."""
-    return [*BASES.values(), *(f"emails/{kind}/{part}" for kind in KINDS for part in PARTS)]
+    return [*notice_template_names(), *DIGEST_TEMPLATES]
 
 
-def _allowed_names(name: str, environment: Environment) -> set[str]:
-    names = {f.name for f in fields(EmailContext)} | set(_DERIVED) | set(environment.globals)
+def _allowed_names(name: str) -> set[str]:
+    names = {f.name for f in fields(EmailContext)} | set(_DERIVED)
     return names if name.endswith("subject.txt") else names | {"subject"}
 
 
@@ -276,11 +176,6 @@ def _level_text(level: int | None, name: str | None) -> str:
     if level is None:
         return "its current level"
     return f"level {level} ({name})" if name else f"level {level}"
-
-
-def _tidy(text: str) -> str:
-    lines = [line.rstrip() for line in text.strip().splitlines()]
-    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)) + "\n"
 
 
 # --- Samples and the check behind `escalation templates check` ------------------------------
@@ -336,23 +231,27 @@ def sample_context(protocol: Protocol, kind: str) -> EmailContext:
 
 def check_all(renderer: EmailRenderer, protocols: Iterable[Protocol]) -> list[str]:
     """Render every kind, for every audience, with and without a due date, urgent or not, under
-    every protocol; return every problem (an empty list means all is well)."""
+    every protocol, and the partnership digest; return every problem (empty: all is well)."""
+    protocols = list(protocols)
     problems: list[str] = []
     for protocol in protocols:
         for kind in KINDS:
             for context in _variants(sample_context(protocol, kind)):
-                label = (
-                    f"{protocol.key}: {kind} to {context.audience}"
-                    f"{' (urgent)' if context.urgent else ''}"
-                    f"{'' if context.due_at else ' (no due date)'}"
-                )
-                try:
-                    email = renderer.render(context)
-                except TemplateProblem as exc:
-                    problems += [f"{label}: {line}" for line in exc.problems]
-                    continue
-                problems += [f"{label}: {line}" for line in email_problems(email, context)]
-    return problems
+                problems += _check_one(renderer, protocol, context)
+    return problems + check_digest(renderer.digest, protocols)
+
+
+def _check_one(renderer: EmailRenderer, protocol: Protocol, context: EmailContext) -> list[str]:
+    label = (
+        f"{protocol.key}: {context.kind} to {context.audience}"
+        f"{' (urgent)' if context.urgent else ''}"
+        f"{'' if context.due_at else ' (no due date)'}"
+    )
+    try:
+        email = renderer.render(context)
+    except TemplateProblem as exc:
+        return [f"{label}: {line}" for line in exc.problems]
+    return [f"{label}: {line}" for line in email_problems(email, context)]
 
 
 def _variants(sample: EmailContext) -> list[EmailContext]:
@@ -376,29 +275,12 @@ def _variants(sample: EmailContext) -> list[EmailContext]:
 def email_problems(email: RenderedEmail, context: EmailContext) -> list[str]:
     """What a rendered email lacks of what every email must carry (PROTOCOL.md §5)."""
     wanted = [context.reference, context.link, context.raising_org, context.responding_org]
-    wanted += [RISK_FOOTER]
-    for contact in context.immediate_risk:
-        wanted += [contact.label, contact.phone, contact.hours]
+    wanted += risk_wanted(context.immediate_risk)
     if context.level is not None:
         wanted.append(f"level {context.level}")
     if context.due_at is not None:
         wanted.append(london(context.due_at))
-    problems = [f"text lacks {item!r}" for item in wanted if item not in email.text]
-    problems += [f"HTML lacks {item!r}" for item in wanted if str(escape(item)) not in email.html]
-    problems += [
-        f"HTML lacks {item}" for item in _html_musts(email, context) if item not in email.html
-    ]
-    leftovers = [mark for mark in ("{{", "{%", "}}", "%}") if mark in email.text + email.html]
-    problems += [f"template syntax left in the output: {mark!r}" for mark in leftovers]
+    problems = lacks(email, wanted) + shape_problems(email, context.link)
     if context.reference not in email.subject:
         problems.append(f"subject {email.subject!r} lacks the reference")
     return problems
-
-
-def _html_musts(email: RenderedEmail, context: EmailContext) -> list[str]:
-    return [
-        '<html lang="en-GB">',
-        f"<title>{escape(email.subject)}</title>",
-        "<h1",
-        f'<a href="{escape(context.link)}"',
-    ]
