@@ -20,7 +20,7 @@ import click
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from escalation import db, directory, resources, store, sweep
+from escalation import db, directory, jobs, resources, store, sweep
 from escalation.config import Settings
 from escalation.emails import EmailRenderer
 from escalation.errors import CalendarError, EscalationError, ProtocolError
@@ -125,7 +125,9 @@ def main(ctx: click.Context, now: datetime | None) -> None:
     \b
     Start here:          escalation demo
     Set up:              escalation db upgrade && escalation orgs import directory.csv
-    Every few minutes:   escalation sweep && escalation dispatch   (from cron)
+    Then, all the time:  escalation worker   (sweep, emails and the daily digest on a schedule)
+    or from cron:        escalation sweep && escalation dispatch, and escalation digest daily
+    Monitoring:          escalation health   (exit 0 healthy, 1 a problem, 2 no database)
     """
     try:
         ctx.obj = App(now)
@@ -347,8 +349,12 @@ def orgs_list(app: App, partnership: str | None) -> None:
 @pass_app
 @handle_errors
 def sweep_command(app: App, batch_size: int, as_json: bool) -> None:
-    """Apply everything due as of now: reminders, lapses, outcome checks. Safe to repeat."""
-    result = sweep.run_once(app.service, app.now, batch_size)
+    """Apply everything due as of now: reminders, lapses, outcome checks. Safe to repeat.
+
+    Each run is recorded in job_runs, which `escalation health` reads.
+    """
+    outcome = jobs.run_sweep(app.service, app.now, batch_size=batch_size)
+    result = outcome.value()
     if as_json:
         emit_json(result.as_dict())
     else:
@@ -358,10 +364,11 @@ def sweep_command(app: App, batch_size: int, as_json: bool) -> None:
 
 
 def _register_subcommands() -> None:
-    from escalation import cli_events, cli_mail, demo
+    from escalation import cli_events, cli_mail, cli_worker, demo
 
     cli_events.register(main)
     cli_mail.register(main)
+    cli_worker.register(main)
     main.add_command(demo.demo_command)
 
 

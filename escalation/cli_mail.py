@@ -7,9 +7,10 @@ from datetime import timedelta
 import click
 from sqlalchemy import select
 
-from escalation import store
+from escalation import jobs, store
 from escalation.cli import App, handle_errors, pass_app
-from escalation.dispatch import Mailer, dispatch_once, retry
+from escalation.config import Settings
+from escalation.dispatch import Mailer, retry
 from escalation.emails import KINDS, check_all
 from escalation.errors import NotFound
 from escalation.mailer import FileMailer
@@ -95,20 +96,29 @@ def emails_preview(app: App, kind: str, reference: str) -> None:
 def dispatch_command(app: App, batch_size: int, retry_hours: float) -> None:
     """Send pending emails through ESCALATION_SMTP_URL or, with no SMTP server configured,
     write them as .eml files into the outbox folder. Temporary failures are retried with
-    backoff; permanent ones are marked failed, recorded in the chronology and alerted."""
-    settings = app.settings
-    mailer: Mailer
-    if settings.smtp_url:
-        smtp = parse_smtp_url(settings.smtp_url, settings.smtp_password_file)
-        mailer, where = SmtpMailer(smtp, settings.mail_from), f"via {smtp.host}:{smtp.port}"
-    else:
-        mailer = FileMailer(settings.outbox_dir, settings.mail_from)
-        where = f"written to {settings.outbox_dir}"
-    result = dispatch_once(app.service, mailer, app.now, batch_size, timedelta(hours=retry_hours))
+    backoff; permanent ones are marked failed, recorded in the chronology and alerted.
+    Each run is recorded in job_runs."""
+    mailer, where = make_mailer(app.settings)
+    outcome = jobs.run_dispatch(
+        app.service,
+        mailer,
+        app.now,
+        batch_size=batch_size,
+        retry_limit=timedelta(hours=retry_hours),
+    )
+    result = outcome.value()
     click.echo(
         f"dispatch: {result.sent} sent ({where}), {result.retrying} to retry, "
         f"{result.failed} failed"
     )
+
+
+def make_mailer(settings: Settings) -> tuple[Mailer, str]:
+    """The SMTP mailer when ESCALATION_SMTP_URL is set, else the .eml file mailer; and where."""
+    if settings.smtp_url:
+        smtp = parse_smtp_url(settings.smtp_url, settings.smtp_password_file)
+        return SmtpMailer(smtp, settings.mail_from), f"via {smtp.host}:{smtp.port}"
+    return FileMailer(settings.outbox_dir, settings.mail_from), f"written to {settings.outbox_dir}"
 
 
 @click.group("outbox")
