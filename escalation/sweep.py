@@ -146,6 +146,8 @@ def _apply_batch(
 ) -> bool:
     claimed = store.claim_due(session, result.now, batch_size + len(passed_over))
     batch = [d for d in claimed if d.id not in passed_over][:batch_size]
+    if not batch:
+        return False
     if together:
         store.load_batch(session, [d.challenge_id for d in batch])
     for deadline in batch:

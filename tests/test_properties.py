@@ -84,8 +84,12 @@ from tests.conftest import (
 # Where simulated time starts: an ordinary Tuesday first (what shrinking heads for), then the
 # Christmas and New Year bank holidays, Easter 2027 with the change to BST inside it (Good Friday
 # 26 March, clocks forward 28 March, Easter Monday 29 March) and the change back to GMT.
-STARTS = [london("2026-12-01 09:30"), london("2026-12-23 16:30"), london("2027-03-24 15:45"),
-          london("2027-10-28 12:00")]
+STARTS = [
+    london("2026-12-01 09:30"),
+    london("2026-12-23 16:30"),
+    london("2027-03-24 15:45"),
+    london("2027-10-28 12:00"),
+]
 SWEEP_EVENTS = {Event.LAPSE.value, Event.REQUEST_OUTCOME.value, Event.CLOSE.value}
 REFUSALS = (EventNotAllowed, InvalidInput)
 
@@ -122,6 +126,7 @@ ARGUMENTS: dict[str, dict[str, st.SearchStrategy[Any]]] = {
 
 
 # -- the test's own model of a challenge ------------------------------------------------------
+
 
 @dataclass
 class ModelStage:
@@ -171,8 +176,13 @@ class Snapshot:
 
 
 def stage_key(stage: Stage) -> tuple[int, int, datetime, datetime | None, bool]:
-    return (stage.seq, stage.level, stage.opened_at, stage.ended_at,
-            stage.acknowledged_at is not None)
+    return (
+        stage.seq,
+        stage.level,
+        stage.opened_at,
+        stage.ended_at,
+        stage.acknowledged_at is not None,
+    )
 
 
 def chronology_key(entry: ChronologyEntry) -> ChronologyKey:
@@ -180,11 +190,11 @@ def chronology_key(entry: ChronologyEntry) -> ChronologyKey:
 
 
 def resolution_valid(resolution: Resolution) -> bool:
-    return resolution.outcome in OUTCOMES[:-1] \
-        and bool(resolution.life_improvement.strip())
+    return resolution.outcome in OUTCOMES[:-1] and bool(resolution.life_improvement.strip())
 
 
 # -- databases: a fresh one per example -------------------------------------------------------
+
 
 class SqliteDatabases:
     """A copy of the migrated template file per example, deleted afterwards."""
@@ -227,6 +237,7 @@ class PostgresDatabases:
 
 # -- the state machine ------------------------------------------------------------------------
 
+
 def _event_rule(event: Event) -> Callable[..., None]:
     """The rule for one user event: pick a challenge, draw the inputs, call the service."""
 
@@ -263,25 +274,44 @@ class ChallengeLifecycles(RuleBasedStateMachine):
     def snapshot(self, reference: str) -> Snapshot:
         with self.service.sessions() as session:
             challenge = session.scalars(
-                select(Challenge).where(Challenge.reference == reference)
+                select(Challenge)
+                .where(Challenge.reference == reference)
                 .options(selectinload(Challenge.stages), selectinload(Challenge.chronology))
             ).one()
             deadlines = session.scalars(
                 select(Deadline).where(Deadline.challenge_id == challenge.id).order_by(Deadline.id)
             ).all()
             return Snapshot(
-                challenge.state, challenge.level, challenge.row_version,
-                tuple(StageRow(s.seq, s.level, s.opened_at, s.due_at, s.acknowledged_at,
-                               s.paused_at, s.paused_remaining_seconds, s.responded_at, s.ended_at)
-                      for s in challenge.stages),
+                challenge.state,
+                challenge.level,
+                challenge.row_version,
+                tuple(
+                    StageRow(
+                        s.seq,
+                        s.level,
+                        s.opened_at,
+                        s.due_at,
+                        s.acknowledged_at,
+                        s.paused_at,
+                        s.paused_remaining_seconds,
+                        s.responded_at,
+                        s.ended_at,
+                    )
+                    for s in challenge.stages
+                ),
                 tuple(chronology_key(e) for e in challenge.chronology),
-                tuple((d.id, d.kind, d.due_at, d.status) for d in deadlines))
+                tuple((d.id, d.kind, d.due_at, d.status) for d in deadlines),
+            )
 
     def current_due(self, reference: str) -> datetime | None:
         with self.service.sessions() as session:
             stage = session.scalars(
-                select(Stage).join(Challenge).where(Challenge.reference == reference)
-                .order_by(Stage.seq.desc()).limit(1)).one_or_none()
+                select(Stage)
+                .join(Challenge)
+                .where(Challenge.reference == reference)
+                .order_by(Stage.seq.desc())
+                .limit(1)
+            ).one_or_none()
             return None if stage is None else stage.due_at
 
     def count_challenges(self) -> int:
@@ -296,8 +326,9 @@ class ChallengeLifecycles(RuleBasedStateMachine):
         # when BST ends) equal to an instant in another zone, not even to the same instant.
         at = utc(at)
         subject = Subject(state=model.state, resolved_level=model.resolved_level)
-        assert fire(self.protocol, subject, event, **args), \
+        assert fire(self.protocol, subject, event, **args), (
             f"the machine refuses {event.value} from {model.state} with {args}"
+        )
         for effect in subject.effects:
             if effect.kind is EffectKind.OPEN_STAGE:
                 assert effect.level is not None
@@ -316,8 +347,14 @@ class ChallengeLifecycles(RuleBasedStateMachine):
         if level is not None:
             model.level = level
 
-    def attempt(self, reference: str, event: Event, call: Callable[[], None],
-                args: dict[str, Any], valid: bool) -> None:
+    def attempt(
+        self,
+        reference: str,
+        event: Event,
+        call: Callable[[], None],
+        args: dict[str, Any],
+        valid: bool,
+    ) -> None:
         """Call the service; a refusal changes nothing, and the machine decides which it is."""
         model = self.models[reference]
         allowed = event.value in allowed_events(self.protocol, model.state)
@@ -326,17 +363,18 @@ class ChallengeLifecycles(RuleBasedStateMachine):
             call()
         except REFUSALS as exc:
             assert not (allowed and valid), (
-                f"{event.value} on {reference} in {model.state} with valid input was refused: "
-                f"{exc}")
+                f"{event.value} on {reference} in {model.state} with valid input was refused: {exc}"
+            )
             after = self.snapshot(reference)
             assert after == before, f"refused {event.value} on {reference} changed it: {exc}"
             return
         assert allowed, f"{event.value} succeeded on {reference} in {model.state}"
         assert valid, f"{event.value} on {reference} in {model.state} accepted invalid {args}"
         # Every event that happens is one more line of the chronology, at the event's time.
-        added = self.snapshot(reference).chronology[len(before.chronology):]
-        assert [(seq, at, name) for seq, at, name, _ in added] \
-            == [(len(before.chronology) + 1, utc(self.now), event.value)]
+        added = self.snapshot(reference).chronology[len(before.chronology) :]
+        assert [(seq, at, name) for seq, at, name, _ in added] == [
+            (len(before.chronology) + 1, utc(self.now), event.value)
+        ]
         self.advance_model(model, event, args, self.now)
 
     # -- time and the sweep ------------------------------------------------------------------
@@ -344,8 +382,10 @@ class ChallengeLifecycles(RuleBasedStateMachine):
     # Time only moves forward. The sweep runs on its own rule (so time can pass unswept, like a
     # missed night or week), or straight after time passes, as the scheduler runs it.
 
-    @rule(minutes=st.one_of(st.integers(1, 180), st.integers(1, 10 * 24 * 60)),
-          then_sweep=st.booleans())
+    @rule(
+        minutes=st.one_of(st.integers(1, 180), st.integers(1, 10 * 24 * 60)),
+        then_sweep=st.booleans(),
+    )
     def time_passes(self, minutes: int, then_sweep: bool) -> None:
         # In UTC: adding to a Europe/London datetime is wall-clock arithmetic, which goes back an
         # hour across the end of BST.
@@ -353,13 +393,18 @@ class ChallengeLifecycles(RuleBasedStateMachine):
         if then_sweep:
             self.sweep(200)
 
-    @rule(kind=st.sampled_from([None, *(kind.value for kind in DeadlineKind)]),
-          extra_minutes=st.integers(0, 90), then_sweep=st.booleans())
-    def time_reaches_the_next_deadline(self, kind: str | None, extra_minutes: int,
-                                       then_sweep: bool) -> None:
+    @rule(
+        kind=st.sampled_from([None, *(kind.value for kind in DeadlineKind)]),
+        extra_minutes=st.integers(0, 90),
+        then_sweep=st.booleans(),
+    )
+    def time_reaches_the_next_deadline(
+        self, kind: str | None, extra_minutes: int, then_sweep: bool
+    ) -> None:
         """Jump to the next pending deadline (of one kind, or any), where the sweep has work."""
         query = select(func.min(Deadline.due_at)).where(
-            Deadline.status == DeadlineStatus.PENDING.value, Deadline.due_at > self.now)
+            Deadline.status == DeadlineStatus.PENDING.value, Deadline.due_at > self.now
+        )
         if kind is not None:
             query = query.where(Deadline.kind == kind)
         with self.service.sessions() as session:
@@ -377,15 +422,24 @@ class ChallengeLifecycles(RuleBasedStateMachine):
         assert result.failed == 0, result.summary()
         assert result.deferred == 0, result.summary()
         with self.service.sessions() as session:
-            left = session.scalars(select(Deadline).where(
-                Deadline.status == DeadlineStatus.PENDING.value, Deadline.due_at <= self.now)).all()
+            left = session.scalars(
+                select(Deadline).where(
+                    Deadline.status == DeadlineStatus.PENDING.value, Deadline.due_at <= self.now
+                )
+            ).all()
             assert not left, f"pending after a sweep at {self.now}: {[d.kind for d in left]}"
             for reference, model in self.models.items():
                 challenge = session.scalars(
-                    select(Challenge).where(Challenge.reference == reference)).one()
-                new = session.scalars(select(ChronologyEntry).where(
-                    ChronologyEntry.challenge_id == challenge.id,
-                    ChronologyEntry.seq > known[reference]).order_by(ChronologyEntry.seq)).all()
+                    select(Challenge).where(Challenge.reference == reference)
+                ).one()
+                new = session.scalars(
+                    select(ChronologyEntry)
+                    .where(
+                        ChronologyEntry.challenge_id == challenge.id,
+                        ChronologyEntry.seq > known[reference],
+                    )
+                    .order_by(ChronologyEntry.seq)
+                ).all()
                 for entry in new:
                     assert entry.who == SYSTEM and entry.occurred_at == utc(self.now)
                     if entry.event in SWEEP_EVENTS:
@@ -393,13 +447,16 @@ class ChallengeLifecycles(RuleBasedStateMachine):
                 stage = challenge.current_stage
                 if challenge.state.endswith(Status.AWAITING_RESPONSE.value):
                     assert stage is not None and stage.due_at is not None
-                    assert stage.due_at > self.now, \
+                    assert stage.due_at > self.now, (
                         f"{reference} still awaits a response due {stage.due_at} after the sweep"
+                    )
 
     # -- raising -----------------------------------------------------------------------------
 
-    @initialize(start=st.sampled_from(STARTS),
-                first=st.lists(st.tuples(st.booleans(), st.integers(1, 4)), min_size=1, max_size=3))
+    @initialize(
+        start=st.sampled_from(STARTS),
+        first=st.lists(st.tuples(st.booleans(), st.integers(1, 4)), min_size=1, max_size=3),
+    )
     def some_challenges_are_raised(self, start: datetime, first: list[tuple[bool, int]]) -> None:
         """Every example starts with a challenge or more, so the events have something to act on."""
         self.now = start
@@ -407,15 +464,16 @@ class ChallengeLifecycles(RuleBasedStateMachine):
             self.raise_challenge(urgent, level, START_REASONS[0])
         assert len(self.models) == len(first)
 
-    @rule(urgent=st.booleans(), start_level=st.integers(1, 4),
-          reason=st.sampled_from(START_REASONS))
+    @rule(
+        urgent=st.booleans(), start_level=st.integers(1, 4), reason=st.sampled_from(START_REASONS)
+    )
     def raise_challenge(self, urgent: bool, start_level: int, reason: str | None) -> None:
         valid = start_level == 1 or reason is not None
         before = self.count_challenges()
         try:
             reference = self.service.raise_challenge(
-                raise_request(urgent=urgent, start_level=start_level, start_reason=reason),
-                self.now)
+                raise_request(urgent=urgent, start_level=start_level, start_reason=reason), self.now
+            )
         except REFUSALS as exc:
             assert not valid, f"a valid raise was refused: {exc}"
             assert self.count_challenges() == before
@@ -447,8 +505,11 @@ class ChallengeLifecycles(RuleBasedStateMachine):
     def pick(self, data: st.DataObject, event: Event) -> str:
         references = list(self.models)
         if data.draw(st.sampled_from(AIM), label="aim at a challenge that allows it"):
-            references = [ref for ref in references if event.value in
-                          allowed_events(self.protocol, self.models[ref].state)] or references
+            references = [
+                ref
+                for ref in references
+                if event.value in allowed_events(self.protocol, self.models[ref].state)
+            ] or references
         return data.draw(st.sampled_from(references), label="challenge")
 
     @rule(data=st.data())
@@ -464,50 +525,82 @@ class ChallengeLifecycles(RuleBasedStateMachine):
             if not allowed:
                 return
             name = data.draw(st.sampled_from(allowed), label="event")
-            arguments = {key: data.draw(strategy, label=key)
-                         for key, strategy in ARGUMENTS[name].items()}
+            arguments = {
+                key: data.draw(strategy, label=key) for key, strategy in ARGUMENTS[name].items()
+            }
             getattr(self, f"do_{name}")(reference, **arguments)
 
     def do_acknowledge(self, reference: str) -> None:
         stages = self.models[reference].stages
         valid = bool(stages) and not stages[-1].acknowledged
-        self.attempt(reference, Event.ACKNOWLEDGE,
-                     lambda: self.service.acknowledge(reference, SOCIAL_WORKER, self.now),
-                     {}, valid)
+        self.attempt(
+            reference,
+            Event.ACKNOWLEDGE,
+            lambda: self.service.acknowledge(reference, SOCIAL_WORKER, self.now),
+            {},
+            valid,
+        )
 
     def do_respond(self, reference: str, kind: str) -> None:
-        self.attempt(reference, Event.RESPOND,
-                     lambda: self.service.respond(reference, TEAM_MANAGER, kind,
-                                                  "Threshold reconsidered",
-                                                  ["Strategy discussion | Morgan | 2026-12-11"],
-                                                  self.now),
-                     {}, kind in RESPONSE_KINDS[:-1])
+        self.attempt(
+            reference,
+            Event.RESPOND,
+            lambda: self.service.respond(
+                reference,
+                TEAM_MANAGER,
+                kind,
+                "Threshold reconsidered",
+                ["Strategy discussion | Morgan | 2026-12-11"],
+                self.now,
+            ),
+            {},
+            kind in RESPONSE_KINDS[:-1],
+        )
 
     def do_accept(self, reference: str, outcome: str, life: str) -> None:
         resolution = Resolution(outcome, "Assessment allocated", life, True)
-        self.attempt(reference, Event.ACCEPT,
-                     lambda: self.service.accept(reference, SCHOOL_DSL, resolution, self.now),
-                     {}, resolution_valid(resolution))
+        self.attempt(
+            reference,
+            Event.ACCEPT,
+            lambda: self.service.accept(reference, SCHOOL_DSL, resolution, self.now),
+            {},
+            resolution_valid(resolution),
+        )
 
     def do_escalate(self, reference: str, to_level: int | None) -> None:
         model = self.models[reference]
         current = model.level or model.resolved_level or 0
         target = current + 1 if to_level is None else to_level
-        self.attempt(reference, Event.ESCALATE,
-                     lambda: self.service.escalate(reference, SCHOOL_DSL, "Risk increasing",
-                                                   self.now, to_level=to_level),
-                     {"target_level": target}, current < target <= self.protocol.top_level)
+        self.attempt(
+            reference,
+            Event.ESCALATE,
+            lambda: self.service.escalate(
+                reference, SCHOOL_DSL, "Risk increasing", self.now, to_level=to_level
+            ),
+            {"target_level": target},
+            current < target <= self.protocol.top_level,
+        )
 
     def do_pause(self, reference: str, agreed_by: str) -> None:
-        self.attempt(reference, Event.PAUSE,
-                     lambda: self.service.pause(reference, SOCIAL_WORKER, agreed_by,
-                                                "Awaiting strategy discussion", self.now),
-                     {}, agreed_by != SOCIAL_WORKER)
+        self.attempt(
+            reference,
+            Event.PAUSE,
+            lambda: self.service.pause(
+                reference, SOCIAL_WORKER, agreed_by, "Awaiting strategy discussion", self.now
+            ),
+            {},
+            agreed_by != SOCIAL_WORKER,
+        )
 
     def do_resume(self, reference: str) -> None:
         before = self.snapshot(reference)
-        self.attempt(reference, Event.RESUME,
-                     lambda: self.service.resume(reference, SOCIAL_WORKER, self.now), {}, True)
+        self.attempt(
+            reference,
+            Event.RESUME,
+            lambda: self.service.resume(reference, SOCIAL_WORKER, self.now),
+            {},
+            True,
+        )
         after = self.snapshot(reference)
         if after.state != before.state:
             # The business time that was left when the clock stopped is given back in full
@@ -528,42 +621,64 @@ class ChallengeLifecycles(RuleBasedStateMachine):
             current = self.current_due(reference)
             valid = closing > self.now and not (
                 state.endswith(Status.AWAITING_RESPONSE.value)
-                and current is not None and closing <= current)
-        self.attempt(reference, Event.EXTEND,
-                     lambda: self.service.extend(reference, SOCIAL_WORKER, agreed_by, until,
-                                                 "Waiting for health records", self.now),
-                     {}, valid)
+                and current is not None
+                and closing <= current
+            )
+        self.attempt(
+            reference,
+            Event.EXTEND,
+            lambda: self.service.extend(
+                reference, SOCIAL_WORKER, agreed_by, until, "Waiting for health records", self.now
+            ),
+            {},
+            valid,
+        )
 
     def do_withdraw(self, reference: str) -> None:
-        self.attempt(reference, Event.WITHDRAW,
-                     lambda: self.service.withdraw(reference, SCHOOL_DSL, "Family moved away",
-                                                   self.now),
-                     {}, True)
+        self.attempt(
+            reference,
+            Event.WITHDRAW,
+            lambda: self.service.withdraw(reference, SCHOOL_DSL, "Family moved away", self.now),
+            {},
+            True,
+        )
 
     def do_resolve(self, reference: str, outcome: str, life: str) -> None:
         resolution = Resolution(outcome, "Agreed at panel", life, False)
-        self.attempt(reference, Event.RESOLVE,
-                     lambda: self.service.resolve(reference, BUSINESS_MANAGER, resolution,
-                                                  self.now),
-                     {}, resolution_valid(resolution))
+        self.attempt(
+            reference,
+            Event.RESOLVE,
+            lambda: self.service.resolve(reference, BUSINESS_MANAGER, resolution, self.now),
+            {},
+            resolution_valid(resolution),
+        )
 
     def do_outcome(self, reference: str, improved: bool) -> None:
-        self.attempt(reference, Event.OUTCOME,
-                     lambda: self.service.answer_outcome(reference, SCHOOL_DSL, improved, None,
-                                                         self.now),
-                     {"improved": improved}, True)
+        self.attempt(
+            reference,
+            Event.OUTCOME,
+            lambda: self.service.answer_outcome(reference, SCHOOL_DSL, improved, None, self.now),
+            {"improved": improved},
+            True,
+        )
 
     def do_reopen(self, reference: str) -> None:
-        self.attempt(reference, Event.REOPEN,
-                     lambda: self.service.reopen(reference, SCHOOL_DSL, "Still missing school",
-                                                 self.now),
-                     {}, True)
+        self.attempt(
+            reference,
+            Event.REOPEN,
+            lambda: self.service.reopen(reference, SCHOOL_DSL, "Still missing school", self.now),
+            {},
+            True,
+        )
 
     def do_close(self, reference: str) -> None:
-        self.attempt(reference, Event.CLOSE,
-                     lambda: self.service.close(reference, SCHOOL_DSL, "Nothing more to do",
-                                                self.now),
-                     {"closed_reason": "closed"}, True)
+        self.attempt(
+            reference,
+            Event.CLOSE,
+            lambda: self.service.close(reference, SCHOOL_DSL, "Nothing more to do", self.now),
+            {"closed_reason": "closed"},
+            True,
+        )
 
     # -- the invariants ----------------------------------------------------------------------
 
@@ -571,11 +686,13 @@ class ChallengeLifecycles(RuleBasedStateMachine):
     def the_database_keeps_every_invariant(self) -> None:
         with self.service.sessions() as session:
             challenges = session.scalars(
-                select(Challenge).options(selectinload(Challenge.stages),
-                                          selectinload(Challenge.chronology))
-                .order_by(Challenge.id)).all()
-            pending = session.scalars(select(Deadline).where(
-                Deadline.status == DeadlineStatus.PENDING.value)).all()
+                select(Challenge)
+                .options(selectinload(Challenge.stages), selectinload(Challenge.chronology))
+                .order_by(Challenge.id)
+            ).all()
+            pending = session.scalars(
+                select(Deadline).where(Deadline.status == DeadlineStatus.PENDING.value)
+            ).all()
         assert len(challenges) == self.raised
         assert {c.reference for c in challenges} == set(self.models)
         for challenge in challenges:
@@ -597,36 +714,43 @@ class ChallengeLifecycles(RuleBasedStateMachine):
         # (3) due instants in business hours on working days.
         for stage in challenge.stages:
             assert stage.due_at is not None
-            assert self.calendar.in_business_hours(stage.due_at), \
+            assert self.calendar.in_business_hours(stage.due_at), (
                 f"{ref} level {stage.level} due {stage.due_at} outside business hours"
+            )
         response_due = [d for d in pending if d.kind == DeadlineKind.RESPONSE_DUE.value]
         for deadline in response_due:
-            assert self.calendar.in_business_hours(deadline.due_at), \
+            assert self.calendar.in_business_hours(deadline.due_at), (
                 f"{ref} response deadline {deadline.due_at} outside business hours"
+            )
         # ... and the clock that runs is the stage's: one response deadline, at its due instant,
         # while (and only while) a response is awaited.
         if state.endswith(Status.AWAITING_RESPONSE.value):
-            assert [d.due_at for d in response_due] == [challenge.stages[-1].due_at], \
+            assert [d.due_at for d in response_due] == [challenge.stages[-1].due_at], (
                 f"{ref} in {state}: response deadlines {[d.due_at for d in response_due]}"
+            )
         else:
             assert not response_due, f"{ref} in {state} has a pending response deadline"
         # (4) the chronology only grows, and stays in order.
         entries = [chronology_key(e) for e in challenge.chronology]
         previous = self.seen.get(ref, [])
-        assert entries[:len(previous)] == previous, f"{ref}'s chronology was rewritten"
+        assert entries[: len(previous)] == previous, f"{ref}'s chronology was rewritten"
         assert [seq for seq, *_ in entries] == list(range(1, len(entries) + 1))
         times = [occurred_at for _, occurred_at, *_ in entries]
         assert times == sorted(times), f"{ref}'s chronology is out of order"
         self.seen[ref] = entries
         # (5) the database agrees with the model.
         model = self.models[ref]
-        assert (state, challenge.level, challenge.resolved_level) \
-            == (model.state, model.level, model.resolved_level)
+        assert (state, challenge.level, challenge.resolved_level) == (
+            model.state,
+            model.level,
+            model.resolved_level,
+        )
         assert [stage_key(s) for s in challenge.stages] == [s.key() for s in model.stages]
 
 
-def machine_for(registry: ProtocolRegistry, databases: SqliteDatabases | PostgresDatabases
-                ) -> type[ChallengeLifecycles]:
+def machine_for(
+    registry: ProtocolRegistry, databases: SqliteDatabases | PostgresDatabases
+) -> type[ChallengeLifecycles]:
     protocol = registry.for_partnership("devon")
 
     class Lifecycles(ChallengeLifecycles):
@@ -647,14 +771,18 @@ def test_it_has_a_rule_for_every_user_event() -> None:
 
 
 def test_it_keeps_every_invariant_under_random_events_on_sqlite(
-        sqlite_template: Path, registry: ProtocolRegistry, tmp_path: Path) -> None:
-    run_state_machine_as_test(machine_for(registry, SqliteDatabases(sqlite_template, tmp_path)),
-                              settings=SQLITE_SETTINGS)
+    sqlite_template: Path, registry: ProtocolRegistry, tmp_path: Path
+) -> None:
+    run_state_machine_as_test(
+        machine_for(registry, SqliteDatabases(sqlite_template, tmp_path)), settings=SQLITE_SETTINGS
+    )
 
 
 @pytest.mark.postgres
 def test_it_keeps_every_invariant_under_random_events_on_postgresql(
-        postgres_schema: tuple[Engine, str], registry: ProtocolRegistry) -> None:
+    postgres_schema: tuple[Engine, str], registry: ProtocolRegistry
+) -> None:
     engine, _ = postgres_schema
-    run_state_machine_as_test(machine_for(registry, PostgresDatabases(engine)),
-                              settings=POSTGRES_SETTINGS)
+    run_state_machine_as_test(
+        machine_for(registry, PostgresDatabases(engine)), settings=POSTGRES_SETTINGS
+    )
