@@ -7,10 +7,10 @@ from datetime import timedelta
 import click
 from sqlalchemy import select
 
-from escalation import jobs, store
+from escalation import intake, jobs, store
 from escalation.cli import App, handle_errors, pass_app
 from escalation.config import Settings
-from escalation.dispatch import Mailer, retry
+from escalation.dispatch import Mailer, dismiss, retry
 from escalation.emails import KINDS, check_all
 from escalation.errors import NotFound
 from escalation.mailer import FileMailer
@@ -158,6 +158,29 @@ def outbox_retry(app: App, message_id: int | None, all_failed: bool) -> None:
     if message_id is not None and count == 0:
         raise NotFound(f"no failed outbox message {message_id}")
     click.echo(f"{count} message(s) queued again; `escalation dispatch` sends them")
+
+
+@outbox_group.command("dismiss")
+@click.argument("message_id", type=int)
+@click.option("--by", "who", required=True, help="Who dealt with it (for the chronology).")
+@click.option(
+    "--how",
+    required=True,
+    help="How the person was told instead, e.g. 'phoned the DSL on 01392 000000'. "
+    "No child's details: this goes into the chronology.",
+)
+@pass_app
+@handle_errors
+def outbox_dismiss(app: App, message_id: int, who: str, how: str) -> None:
+    """Mark a failed email as dealt with another way; recorded in the challenge's chronology.
+
+    A failed email keeps `escalation health` unhealthy until it is retried successfully or
+    dismissed here, so that someone has made sure its reader was told.
+    """
+    who, how = intake.text("by", who, 200), intake.text("how", how, 500)
+    with app.sessions.begin() as session:
+        row = dismiss(app.service, session, app.now, message_id, who, how)
+        click.echo(f"message {row.id} to {row.recipient_name} dismissed by {who}")
 
 
 @outbox_group.command("show")

@@ -202,8 +202,9 @@ def health_command(
       - a sweep succeeded within --max-sweep-age minutes, on any host, by a worker or cron;
       - no email has been failing (failed, or pending after a failed attempt) for over
         --max-failing minutes, counted from when it was queued.
-    A failed email keeps the check unhealthy until it is delivered: see `escalation outbox
-    list --failed` and `escalation outbox retry`. For systemd, Kubernetes or Nagios checks.
+    A failed email keeps the check unhealthy until it is delivered (`escalation outbox retry`)
+    or its reader has been told another way (`escalation outbox dismiss`). For systemd,
+    Kubernetes or Nagios checks.
     """
     settings = app.settings
     try:

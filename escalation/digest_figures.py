@@ -9,7 +9,7 @@ than in `store`. Every figure is for one partnership as of `now`:
 - emails that reached nobody: `undeliverable` alerts created in the period, that is since this
   partnership's previous digest (so a missed day is covered by the next digest, not lost), or,
   before the first digest, since the same local time on the previous digest day;
-- failed emails: outbox rows with status failed, listed until someone retries them.
+- failed emails: outbox rows with status failed, listed until someone retries or dismisses them.
 
 Counts come from the database; every list holds its first `LIST_CAP` lines and the total, so a
 digest stays small whatever the number of challenges. Nothing here reads a child's details or

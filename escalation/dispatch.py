@@ -25,6 +25,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from escalation import store
+from escalation.errors import InvalidInput
 from escalation.mailer import Delivery, Outcome
 from escalation.models import OutboxMessage, OutboxStatus
 from escalation.service import Service
@@ -159,3 +160,33 @@ def retry(session: Session, now: datetime, message_id: int | None) -> int:
     for row in rows:
         row.status, row.next_attempt_at, row.attempts = OutboxStatus.PENDING.value, now, 0
     return len(rows)
+
+
+def dismiss(
+    service: Service, session: Session, now: datetime, message_id: int, who: str, how: str
+) -> OutboxMessage:
+    """Mark a failed message as dealt with another way, in the challenge's chronology.
+
+    A failed message keeps `escalation health` unhealthy until it is delivered (`retry`) or
+    dismissed: someone has to have told the person, and the record says who and how.
+    """
+    row = session.get(OutboxMessage, message_id, with_for_update=True)
+    if row is None or row.status != OutboxStatus.FAILED.value:
+        state = "no outbox message" if row is None else f"message is {row.status}, not failed"
+        raise InvalidInput("message", f"{message_id}: {state}; only a failed email is dismissed")
+    row.status = OutboxStatus.DISMISSED.value
+    if row.challenge_id is not None:
+        challenge = store.load_challenge_by_id(session, row.challenge_id)
+        last = store.last_chronology(session, challenge.id)
+        service.record(
+            session,
+            challenge,
+            max(now, last.occurred_at) if last else now,
+            who,
+            "email_failure_dismissed",
+            f"The {row.kind.replace('_', ' ')} email to {row.recipient_name} "
+            f"({row.recipient_role}) that could not be delivered was dealt with another way",
+            how,
+            "the email will not be sent again",
+        )
+    return row

@@ -252,6 +252,7 @@ class OutboxStatus(StrEnum):
     PENDING = "pending"  # waiting to be sent (or retried after a temporary failure)
     SENT = "sent"
     FAILED = "failed"  # permanent failure: recorded in the chronology and alerted
+    DISMISSED = "dismissed"  # failed, and someone has told the person another way
 
 
 class OutboxMessage(Base):

@@ -16,8 +16,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from escalation import sweep
-from escalation.dispatch import dispatch_once, retry
+from escalation.dispatch import dismiss, dispatch_once, retry
 from escalation.emails import EmailRenderer
+from escalation.errors import InvalidInput
 from escalation.intake import Resolution
 from escalation.mailer import Delivery, FileMailer, Outcome
 from escalation.models import Challenge, ChronologyEntry, OutboxMessage, OutboxStatus
@@ -25,7 +26,14 @@ from escalation.notices import Audience, Notice, NoticeKind
 from escalation.outbox import OutboxNotifier
 from escalation.protocol import ProtocolRegistry
 from escalation.service import Service
-from tests.conftest import FIXTURES, SCHOOL_DSL, SOCIAL_WORKER, london, raise_request
+from tests.conftest import (
+    BUSINESS_MANAGER,
+    FIXTURES,
+    SCHOOL_DSL,
+    SOCIAL_WORKER,
+    london,
+    raise_request,
+)
 
 MONDAY_7_DEC_10AM = london("2026-12-07 10:00")
 SENDER = "Case Resolution Protocol <no-reply@example.org>"
@@ -232,3 +240,31 @@ def test_it_gives_up_after_the_retry_limit_but_not_before_three_attempts(
         result = dispatch_once(mailing, mailer, london(f"2026-12-07 {minute}"), retry_limit=limit)
     assert (result.retrying, result.failed) == (0, 1)
     assert len(mailer.attempts) == 3
+
+
+def test_it_dismisses_a_failed_email_into_the_chronology_and_refuses_any_other(
+    mailing: Service,
+) -> None:
+    one_queued_message(mailing)
+    with (
+        mailing.sessions.begin() as session,
+        pytest.raises(InvalidInput, match="pending, not failed"),
+    ):
+        dismiss(mailing, session, london("2026-12-07 10:01"), 1, BUSINESS_MANAGER, "phoned")
+    dispatch_once(mailing, ScriptedMailer(Delivery.PERMANENT), london("2026-12-07 10:05"))
+    with mailing.sessions.begin() as session:
+        dismiss(mailing, session, london("2026-12-07 11:30"), 1, BUSINESS_MANAGER, "phoned the DSL")
+    [row] = [r for r in rows(mailing.sessions) if r.id == 1]
+    assert row.status == OutboxStatus.DISMISSED.value
+    with mailing.sessions() as session:
+        last = session.scalars(select(ChronologyEntry).order_by(ChronologyEntry.seq.desc())).first()
+    assert last is not None
+    assert (last.event, last.who, last.action) == (
+        "email_failure_dismissed",
+        BUSINESS_MANAGER,
+        "phoned the DSL",
+    )
+    assert last.occurred_at == london("2026-12-07 11:30")
+    with mailing.sessions.begin() as session, pytest.raises(InvalidInput, match="dismissed, not"):
+        dismiss(mailing, session, london("2026-12-07 11:31"), 1, BUSINESS_MANAGER, "again")
+    assert dispatch_once(mailing, ScriptedMailer(), london("2026-12-07 12:00")).sent == 0
