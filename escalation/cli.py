@@ -68,9 +68,7 @@ class App:
 
     @cached_property
     def notifier(self) -> OutboxNotifier:
-        return OutboxNotifier(
-            self.registry, self.renderer, self.settings.base_url, self.settings.mail_from
-        )
+        return OutboxNotifier(self.registry, self.renderer, self.settings.base_url)
 
     @cached_property
     def service(self) -> Service:

@@ -18,7 +18,6 @@ from urllib.parse import urlsplit
 from sqlalchemy.orm import Session
 
 from escalation import store
-from escalation.config import DEFAULT_MAIL_FROM
 from escalation.emails import EmailContext, EmailRenderer, RenderedEmail
 from escalation.models import Challenge, OutboxStatus
 from escalation.notices import Audience, Notice, NoticeKind
@@ -35,10 +34,8 @@ class OutboxNotifier:
         registry: ProtocolRegistry,
         renderer: EmailRenderer,
         base_url: str,
-        sender: str = DEFAULT_MAIL_FROM,
     ) -> None:
         self.registry = registry
-        self.sender = sender
         self.renderer = renderer
         self.base_url = base_url.rstrip("/")
         self.domain = urlsplit(self.base_url).hostname or "localhost"
