@@ -8,7 +8,9 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, func, select
@@ -27,24 +29,27 @@ NOW = london("2026-12-14 17:05")
 
 WORKER = r"""
 import json, sys, time, traceback
-from datetime import datetime
 from escalation import db, sweep
+from escalation.emails import EmailRenderer
+from escalation.outbox import OutboxNotifier
 from escalation.protocol import load_registry
 from escalation.resources import workflows_dir
 from escalation.service import Service
-from escalation.workdays import LONDON
+from escalation.workdays import parse_instant
 
-url, start_at = sys.argv[1], float(sys.argv[2])
+url, start_at, now_text, batch_size, base_url = sys.argv[1:6]
 engine = db.make_engine(url)
-service = Service(db.session_factory(engine), load_registry(workflows_dir()))
-now = datetime.fromisoformat("2026-12-14 17:05").replace(tzinfo=LONDON)
+registry = load_registry(workflows_dir())
+notifier = OutboxNotifier(registry, EmailRenderer(), base_url) if base_url else None
+service = Service(db.session_factory(engine), registry, notifier)
+now = parse_instant(now_text)
 with engine.connect():
     pass  # connect before the start line
-while time.time() < start_at:
+while time.time() < float(start_at):
     time.sleep(0.001)
 began = time.perf_counter()
 try:
-    result = sweep.run_once(service, now, batch_size=50)
+    result = sweep.run_once(service, now, batch_size=int(batch_size))
 except Exception as exc:
     print(json.dumps({"error": type(exc).__name__, "message": str(exc)[:2000],
                       "traceback": traceback.format_exc()[-4000:],
@@ -54,12 +59,25 @@ print(json.dumps({**result.as_dict(), "seconds": time.perf_counter() - began}))
 """
 
 
-def _run_sweepers(url: str, processes: int) -> list[dict[str, object]]:
+def run_sweepers(
+    url: str,
+    processes: int,
+    now: datetime = NOW,
+    batch_size: int = 50,
+    base_url: str | None = None,
+    timeout: float = 300,
+) -> list[dict[str, Any]]:
+    """Start `processes` sweepers at one start line; each prints its SweepResult as JSON.
+
+    With `base_url` they queue email through the outbox, as the worker does; without, they
+    only record notices in the chronology.
+    """
     start_at = time.time() + 3.0
     root = Path(__file__).resolve().parent.parent
+    argv = [url, str(start_at), now.isoformat(), str(batch_size), base_url or ""]
     children = [
         subprocess.Popen(
-            [sys.executable, "-c", WORKER, url, str(start_at)],
+            [sys.executable, "-c", WORKER, *argv],
             cwd=root,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -69,7 +87,7 @@ def _run_sweepers(url: str, processes: int) -> list[dict[str, object]]:
     ]
     outputs = []
     for child in children:
-        out, err = child.communicate(timeout=300)
+        out, err = child.communicate(timeout=timeout)
         lines = [line for line in out.splitlines() if line.startswith("{")]
         data = json.loads(lines[-1]) if lines else {"error": "no output", "stderr": err[-4000:]}
         data["returncode"] = child.returncode
@@ -100,7 +118,7 @@ def test_it_applies_every_due_deadline_once_with_four_sweeper_processes(
         )
     assert due == 3 * N_CHALLENGES
 
-    outputs = _run_sweepers(_with_search_path(schema), N_PROCESSES)
+    outputs = run_sweepers(_with_search_path(schema), N_PROCESSES)
     report = {
         "challenges": N_CHALLENGES,
         "raise_seconds": round(raise_seconds, 2),

@@ -1,0 +1,1 @@
+"""Benchmarks and the bulk filler they (and the exactly-once tests) share."""
