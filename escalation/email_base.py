@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -86,12 +87,15 @@ class RenderedEmail:
 # --- Filters ---------------------------------------------------------------------------------
 
 
+# The filters are pure and a sweep formats the same few due dates thousands of times: cached.
+@lru_cache(maxsize=4096)
 def london(instant: datetime) -> str:
     """Like "Monday 4 January 2027 at 17:00", in Europe/London; names are English, not locale."""
     local = utc(instant).astimezone(LONDON)
     return f"{london_day(local)} at {local:%H:%M}"
 
 
+@lru_cache(maxsize=4096)
 def london_day(instant: datetime) -> str:
     """Like "Monday 4 January 2027": the Europe/London date of `instant`."""
     local = utc(instant).astimezone(LONDON)
@@ -102,6 +106,7 @@ def by_when(instant: datetime | None) -> str:
     return f"by {london(instant)}" if instant is not None else "as soon as possible"
 
 
+@lru_cache(maxsize=256)
 def tel(phone: str) -> str:
     """The digits of a phone number (and a leading +), for a tel: link."""
     return re.sub(r"(?!^\+)[^0-9]", "", phone.strip())

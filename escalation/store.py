@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import Select, func, select, update
+from sqlalchemy import Select, Table, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, selectinload
 
@@ -303,7 +303,10 @@ def insert_outbox(session: Session, values: dict[str, Any]) -> None:
 def _insert_outbox(session: Session, rows: list[dict[str, Any]]) -> None:
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(OutboxMessage).on_conflict_do_nothing(index_elements=["idempotency_key"])
+    # The table, not the mapped class: a plain executemany, which psycopg pipelines with one
+    # parsed statement, rather than one huge multi-row VALUES statement parsed on every batch.
+    table: Table = OutboxMessage.__table__  # type: ignore[assignment]
+    statement = insert(table).on_conflict_do_nothing(index_elements=["idempotency_key"])
     session.execute(statement, rows)
 
 
