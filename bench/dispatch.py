@@ -143,10 +143,9 @@ def start_sink() -> Sink:
 
 
 def row_values(n: int, run: str, at: datetime) -> dict[str, Any]:
-    """One outbox row as the notifier queues it: with the message built once, at enqueue."""
-    values = _fields(n, run, at)
-    values["raw"] = message_bytes(OutboxMessage(**values), SENDER)
-    return values
+    """One outbox row as the notifier queues it: rendered parts, no wire bytes (the dispatcher
+    builds those when it sends)."""
+    return _fields(n, run, at)
 
 
 def _fields(n: int, run: str, at: datetime) -> dict[str, Any]:

@@ -34,3 +34,13 @@ def test_it_passes_ruff() -> None:
         text=True,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_it_is_formatted_by_ruff() -> None:
+    result = subprocess.run(
+        [_tool("ruff"), "format", "--check", "escalation", "tests", "bench"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
