@@ -1,0 +1,207 @@
+"""Charts for the HTML report: one table drawn by matplotlib as an inline, accessible SVG.
+
+Drawn on a bare `Figure` with the SVG backend (never pyplot, whose global figures would leak
+between reports), glyphs as paths so the page needs no font, and with a fixed hash salt and no
+date so that the same report always gives the same bytes. A withheld count (`SUPPRESSED`) is
+drawn as no bar with "fewer than 5" where it would stand, never as a number.
+
+The SVG is then made fit to sit inside an HTML page several times over: no XML prolog (its
+DOCTYPE names a URL), no namespace URLs or comments, every id prefixed with the chart's own,
+and a `<title>`, a `<desc>`, `role="img"` and `aria-labelledby` on the root.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import textwrap
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import matplotlib
+from markupsafe import escape
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+from matplotlib.typing import RcKeyType
+
+from escalation.report_cells import WITHHELD_WORDS, figure_columns, words
+from escalation.report_model import Cell, Chart, Suppressed, Table
+
+# GOV.UK colours: blue, orange, dark blue, green, purple, pink; and hatches, so the series of a
+# grouped chart can still be told apart printed in black and white or by a colour-blind reader.
+COLOURS = ("#1d70b8", "#f47738", "#003078", "#00703c", "#4c2c92", "#d53880")
+HATCHES = ("", "//", "..", "xx", "\\\\", "--")
+TEXT = "#0b0c0c"
+MUTED = "#505a5f"
+_RC: dict[RcKeyType, Any] = {
+    "svg.hashsalt": "escalation-report",  # ids from content, not random: the same bytes
+    "svg.fonttype": "path",  # glyphs drawn, so no font is fetched or needed
+    "text.parse_math": False,  # an organisation named "$…$" is text, not mathtext
+    "font.family": "DejaVu Sans",  # shipped with matplotlib: the same glyphs on any machine
+    "font.size": 9,
+    "text.color": TEXT,
+    "axes.labelcolor": TEXT,
+    "xtick.color": TEXT,
+    "ytick.color": TEXT,
+    "axes.edgecolor": MUTED,
+}
+_NO_METADATA = {"Date": None, "Creator": None, "Format": None, "Type": None}
+
+
+@dataclass(frozen=True)
+class DrawnChart:
+    svg: str  # an <svg> element, safe to place in HTML as it is
+    withheld: tuple[str, ...]  # the bars not drawn because the count is fewer than 5
+
+
+def draw(table: Table, dom_id: str) -> DrawnChart | None:
+    """The table as a chart (its `chart` kind), or None: not charted, or nothing to draw."""
+    columns = figure_columns(table)
+    if table.chart is Chart.NONE or not table.rows or not columns:
+        return None
+    if table.chart is not Chart.GROUPED:
+        columns = columns[:1]
+    with matplotlib.rc_context(_RC):
+        figure = _figure(table)
+        axes = figure.subplots()
+        _plot(axes, table, columns)
+        out = io.StringIO()
+        figure.savefig(out, format="svg", metadata=_NO_METADATA)
+    return DrawnChart(_for_html(out.getvalue(), dom_id, table, columns), _withheld(table, columns))
+
+
+def _figure(table: Table) -> Figure:
+    height = 1.2 + 0.34 * len(table.rows) if table.chart is Chart.BARH else 3.2
+    return Figure(figsize=(7.5, max(height, 2.0)), layout="constrained", facecolor="white")
+
+
+def _plot(axes: Axes, table: Table, columns: Sequence[int]) -> None:
+    horizontal = table.chart is Chart.BARH
+    labels = [_wrap(words(row[0]), 40 if horizontal else 16) for row in table.rows]
+    width = 0.8 / len(columns)
+    for series, column in enumerate(columns):
+        offset = (series - (len(columns) - 1) / 2) * width
+        cells = [row[column] for row in table.rows]
+        _series(axes, cells, offset, width, series, table.columns[column], horizontal)
+    value_axis, label_axis = (axes.xaxis, axes.yaxis) if horizontal else (axes.yaxis, axes.xaxis)
+    label_axis.set_ticks(range(len(labels)), labels)
+    if all(isinstance(c, int) for row in table.rows for c in (row[i] for i in columns)):
+        value_axis.set_major_locator(MaxNLocator(integer=True))
+    _tidy(axes, horizontal, table.columns, columns)
+
+
+def _series(
+    axes: Axes,
+    cells: Sequence[Cell],
+    offset: float,
+    width: float,
+    series: int,
+    name: str,
+    horizontal: bool,
+) -> None:
+    drawn = [(i, float(c)) for i, c in enumerate(cells) if isinstance(c, int | float)]
+    where = [i + offset for i, _ in drawn]
+    sizes = [value for _, value in drawn]
+    colour, hatch = COLOURS[series % len(COLOURS)], HATCHES[series % len(HATCHES)]
+    if horizontal:
+        bars = axes.barh(
+            where, sizes, height=width, color=colour, hatch=hatch, edgecolor="white", label=name
+        )
+    else:
+        bars = axes.bar(
+            where, sizes, width=width, color=colour, hatch=hatch, edgecolor="white", label=name
+        )
+    axes.bar_label(bars, labels=[words(cells[i]) for i, _ in drawn], padding=2, fontsize=8)
+    for i, cell in enumerate(cells):
+        if isinstance(cell, Suppressed):
+            _withheld_mark(axes, i + offset, horizontal)
+
+
+def _withheld_mark(axes: Axes, where: float, horizontal: bool) -> None:
+    """ "fewer than 5" at the foot of the bar that is not drawn."""
+    if horizontal:
+        axes.text(0, where, f" {WITHHELD_WORDS}", va="center", ha="left", fontsize=8, color=MUTED)
+    else:
+        axes.text(
+            where,
+            0,
+            f" {WITHHELD_WORDS}",
+            rotation=90,
+            va="bottom",
+            ha="center",
+            fontsize=8,
+            color=MUTED,
+        )
+
+
+def _tidy(axes: Axes, horizontal: bool, names: Sequence[str], columns: Sequence[int]) -> None:
+    for side in ("top", "right"):
+        axes.spines[side].set_visible(False)
+    axes.set_axisbelow(True)
+    axes.grid(axis="x" if horizontal else "y", color="#dddddd", linewidth=0.6)
+    axes.margins(x=0.12 if horizontal else 0.02, y=0.02 if horizontal else 0.12)
+    if horizontal:
+        axes.invert_yaxis()  # the table's first row at the top, as in the table
+        axes.set_xlabel(names[columns[0]])
+    elif len(columns) == 1:
+        axes.set_ylabel(names[columns[0]])
+    else:
+        axes.legend(frameon=False, loc="lower left", bbox_to_anchor=(0, 1), ncols=len(columns))
+    if horizontal:
+        axes.set_xlim(left=0)
+    else:
+        axes.set_ylim(bottom=0)
+
+
+def _wrap(label: str, width: int) -> str:
+    return "\n".join(textwrap.wrap(label, width)) or label
+
+
+def _withheld(table: Table, columns: Sequence[int]) -> tuple[str, ...]:
+    out = []
+    for row in table.rows:
+        for column in columns:
+            if isinstance(row[column], Suppressed):
+                name = words(row[0])
+                out.append(name if len(columns) == 1 else f"{name}, {table.columns[column]}")
+    return tuple(out)
+
+
+# --- SVG fit for inline HTML ---------------------------------------------------------------
+
+_PROLOG = re.compile(r"\A.*?(?=<svg\b)", re.DOTALL)
+_COMMENT = re.compile(r"<!--.*?-->\s*", re.DOTALL)
+_NAMESPACE = re.compile(r'\s+xmlns(?::xlink)?="[^"]*"')
+_SIZE = re.compile(r'\s+(?:width|height)="[^"]*"')
+_ID = re.compile(r'\bid="([^"]+)"')
+_REF = re.compile(r'(href="#|url\(#)([^")]+)')
+
+
+def _for_html(svg: str, dom_id: str, table: Table, columns: Sequence[int]) -> str:
+    svg = _COMMENT.sub("", _PROLOG.sub("", svg, count=1))
+    svg = svg.replace("xlink:href=", "href=")  # SVG 2: no xlink namespace needed
+    svg = _ID.sub(lambda m: f'id="{dom_id}-{m.group(1)}"', svg)
+    svg = _REF.sub(lambda m: f"{m.group(1)}{dom_id}-{m.group(2)}", svg)
+    head_end = svg.index(">") + 1
+    head = _SIZE.sub("", _NAMESPACE.sub("", svg[:head_end]))
+    head = head.replace(
+        "<svg",
+        f'<svg class="chart" role="img" aria-labelledby="{dom_id}-title {dom_id}-desc"',
+        1,
+    )
+    label = (
+        f'<title id="{dom_id}-title">{escape(table.title)}</title>'
+        f'<desc id="{dom_id}-desc">{escape(_description(table, columns))}</desc>'
+    )
+    return head + label + svg[head_end:].strip() + "\n"
+
+
+def _description(table: Table, columns: Sequence[int]) -> str:
+    kind = "Horizontal bar chart" if table.chart is Chart.BARH else "Bar chart"
+    measured = " and ".join(table.columns[i] for i in columns)
+    return (
+        f"{kind} of {measured} by {table.columns[0]}, one bar per row of the table that "
+        "follows it, which gives every figure."
+    )
