@@ -362,10 +362,11 @@ def sweep_command(app: App, batch_size: int, as_json: bool) -> None:
 
 
 def _register_subcommands() -> None:
-    from escalation import cli_events, cli_mail, cli_worker, demo
+    from escalation import cli_events, cli_mail, cli_report, cli_worker, demo
 
     cli_events.register(main)
     cli_mail.register(main)
+    cli_report.register(main)
     cli_worker.register(main)
     main.add_command(demo.demo_command)
 

@@ -7,10 +7,12 @@ place, a withheld count ("publishable") as "fewer than 5" or "<5", and no figure
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 
 from escalation.report_model import SUPPRESSED, Cell, Period, Suppressed, Table
+from escalation.workdays import LONDON, utc
 
+WITHHELD_BELOW = 5  # what "fewer than 5" means: a withheld count is at most 4
 WITHHELD_WORDS = "fewer than 5"
 WITHHELD_SHORT = "<5"  # CSV, JSON and the terminal's narrow columns
 NO_FIGURE = "—"  # not applicable, or no data
@@ -77,3 +79,10 @@ def long_date(day: date) -> str:
 def period_words(period: Period) -> str:
     """ "2026-27 (1 April 2026 to 31 March 2027)": the label and the exact days it covers."""
     return f"{period.label} ({long_date(period.start)} to {long_date(period.end)})"
+
+
+def financial_year(instant: datetime) -> str:
+    """ "2026-27" for any instant from 1 April 2026 to 31 March 2027, Europe/London."""
+    day = utc(instant).astimezone(LONDON).date()
+    first = day.year if day.month >= 4 else day.year - 1
+    return f"{first}-{(first + 1) % 100:02d}"

@@ -26,7 +26,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from matplotlib.typing import RcKeyType
 
-from escalation.report_cells import WITHHELD_WORDS, figure_columns, words
+from escalation.report_cells import WITHHELD_BELOW, WITHHELD_WORDS, figure_columns, words
 from escalation.report_model import Cell, Chart, Suppressed, Table
 
 # GOV.UK colours: blue, orange, dark blue, green, purple, pink; and hatches, so the series of a
@@ -73,13 +73,15 @@ def draw(table: Table, dom_id: str) -> DrawnChart | None:
 
 
 def _figure(table: Table) -> Figure:
-    height = 1.2 + 0.34 * len(table.rows) if table.chart is Chart.BARH else 3.2
+    height = 1.2 + 0.34 * len(table.rows) if table.chart is Chart.BARH else 3.4
     return Figure(figsize=(7.5, max(height, 2.0)), layout="constrained", facecolor="white")
 
 
 def _plot(axes: Axes, table: Table, columns: Sequence[int]) -> None:
     horizontal = table.chart is Chart.BARH
-    labels = [_wrap(words(row[0]), 40 if horizontal else 16) for row in table.rows]
+    # Tick labels wrapped to the room each row has, so that long level names stay short.
+    room = 40 if horizontal else max(10, 95 // len(table.rows))
+    labels = [_wrap(words(row[0]), room) for row in table.rows]
     width = 0.8 / len(columns)
     for series, column in enumerate(columns):
         offset = (series - (len(columns) - 1) / 2) * width
@@ -87,9 +89,15 @@ def _plot(axes: Axes, table: Table, columns: Sequence[int]) -> None:
         _series(axes, cells, offset, width, series, table.columns[column], horizontal)
     value_axis, label_axis = (axes.xaxis, axes.yaxis) if horizontal else (axes.yaxis, axes.xaxis)
     label_axis.set_ticks(range(len(labels)), labels)
-    if all(isinstance(c, int) for row in table.rows for c in (row[i] for i in columns)):
+    cells = [row[i] for row in table.rows for i in columns]
+    numbers = [float(c) for c in cells if isinstance(c, int | float)]
+    if all(isinstance(c, int) for c in cells if not isinstance(c, Suppressed | None)):
         value_axis.set_major_locator(MaxNLocator(integer=True))
-    _tidy(axes, horizontal, table.columns, columns)
+    top = max([*numbers, 0.0])
+    if any(isinstance(c, Suppressed) for c in cells):
+        top = max(top, WITHHELD_BELOW)  # room for what "fewer than 5" may be
+    _tidy(axes, horizontal, len(labels), top * 1.15 or 1.0)
+    _name_axes(axes, horizontal, table.columns, columns)
 
 
 def _series(
@@ -105,54 +113,61 @@ def _series(
     where = [i + offset for i, _ in drawn]
     sizes = [value for _, value in drawn]
     colour, hatch = COLOURS[series % len(COLOURS)], HATCHES[series % len(HATCHES)]
+    label = _wrap(name, 32)
     if horizontal:
         bars = axes.barh(
-            where, sizes, height=width, color=colour, hatch=hatch, edgecolor="white", label=name
+            where, sizes, height=width, color=colour, hatch=hatch, edgecolor="white", label=label
         )
     else:
         bars = axes.bar(
-            where, sizes, width=width, color=colour, hatch=hatch, edgecolor="white", label=name
+            where, sizes, width=width, color=colour, hatch=hatch, edgecolor="white", label=label
         )
     axes.bar_label(bars, labels=[words(cells[i]) for i, _ in drawn], padding=2, fontsize=8)
     for i, cell in enumerate(cells):
         if isinstance(cell, Suppressed):
-            _withheld_mark(axes, i + offset, horizontal)
+            _withheld_mark(axes, i + offset, horizontal, grouped=width < 0.8)
 
 
-def _withheld_mark(axes: Axes, where: float, horizontal: bool) -> None:
-    """ "fewer than 5" at the foot of the bar that is not drawn."""
+def _withheld_mark(axes: Axes, where: float, horizontal: bool, grouped: bool) -> None:
+    """ "fewer than 5" at the foot of the bar that is not drawn: across a horizontal bar's place,
+    in two short lines in a column's place, or upright in the narrow place of a grouped bar."""
+    style: dict[str, Any] = {"fontsize": 7, "color": MUTED}
     if horizontal:
-        axes.text(0, where, f" {WITHHELD_WORDS}", va="center", ha="left", fontsize=8, color=MUTED)
+        axes.text(0, where, f" {WITHHELD_WORDS}", va="center", ha="left", **style)
+    elif grouped:
+        axes.text(where, 0, f" {WITHHELD_WORDS}", rotation=90, va="bottom", ha="center", **style)
     else:
-        axes.text(
-            where,
-            0,
-            f" {WITHHELD_WORDS}",
-            rotation=90,
-            va="bottom",
-            ha="center",
-            fontsize=8,
-            color=MUTED,
-        )
+        axes.text(where, 0, WITHHELD_WORDS.replace(" ", "\n", 1), va="bottom", ha="center", **style)
 
 
-def _tidy(axes: Axes, horizontal: bool, names: Sequence[str], columns: Sequence[int]) -> None:
+def _tidy(axes: Axes, horizontal: bool, rows: int, top: float) -> None:
+    """Light grid, no box, and limits set by hand: every row has its place (autoscaling would
+    leave out a row drawn as no bar) and the first row is first, as in the table."""
     for side in ("top", "right"):
         axes.spines[side].set_visible(False)
     axes.set_axisbelow(True)
     axes.grid(axis="x" if horizontal else "y", color="#dddddd", linewidth=0.6)
-    axes.margins(x=0.12 if horizontal else 0.02, y=0.02 if horizontal else 0.12)
     if horizontal:
-        axes.invert_yaxis()  # the table's first row at the top, as in the table
+        axes.set_ylim(rows - 0.5, -0.5)
+        axes.set_xlim(0, top)
+    else:
+        axes.set_xlim(-0.5, rows - 0.5)
+        axes.set_ylim(0, top)
+
+
+def _name_axes(axes: Axes, horizontal: bool, names: Sequence[str], columns: Sequence[int]) -> None:
+    if len(columns) > 1:
+        axes.legend(
+            frameon=False,
+            loc="lower left",
+            bbox_to_anchor=(0, 1),
+            # one row when the names are short enough, else two columns (read down, then across)
+            ncols=len(columns) if sum(len(names[i]) + 6 for i in columns) <= 90 else 2,
+        )
+    elif horizontal:
         axes.set_xlabel(names[columns[0]])
-    elif len(columns) == 1:
+    else:
         axes.set_ylabel(names[columns[0]])
-    else:
-        axes.legend(frameon=False, loc="lower left", bbox_to_anchor=(0, 1), ncols=len(columns))
-    if horizontal:
-        axes.set_xlim(left=0)
-    else:
-        axes.set_ylim(bottom=0)
 
 
 def _wrap(label: str, width: int) -> str:
@@ -165,7 +180,7 @@ def _withheld(table: Table, columns: Sequence[int]) -> tuple[str, ...]:
         for column in columns:
             if isinstance(row[column], Suppressed):
                 name = words(row[0])
-                out.append(name if len(columns) == 1 else f"{name}, {table.columns[column]}")
+                out.append(name if len(columns) == 1 else f"{name} — {table.columns[column]}")
     return tuple(out)
 
 

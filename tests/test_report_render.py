@@ -303,7 +303,7 @@ def test_it_shows_withheld_counts_as_words_never_as_numbers(html: str) -> None:
     assert '<td class="num withheld">fewer than 5</td>' in html
     assert "No bar is drawn where the count is fewer than 5: 2 Line managers." in html
     assert "fewer than 5: Exe Valley Academy." in html
-    assert "fewer than 5: Level 2, Escalated; Level 3, Resolved." in html
+    assert "fewer than 5: Level 2 — Escalated; Level 3 — Resolved." in html
     assert ">&lt;5<" not in html and "SUPPRESSED" not in html
 
 
