@@ -171,6 +171,10 @@ class _Context:
             org.name if org.partnership == self.partnership else f"{org.name} ({org.partnership})"
         )
 
+    def by_name(self, org_ids: Iterable[int]) -> list[int]:
+        """Organisations in alphabetical order, never by their counts."""
+        return sorted(org_ids, key=lambda org_id: self.org(org_id).casefold())
+
 
 def _agreed(protocols: Iterable[dict[int, str]]) -> dict[int, str | None]:
     """Number -> name where every protocol that has the number names it alike, else None (with
@@ -279,7 +283,7 @@ def _raisers(c: _Context) -> tuple[Table, Table]:
     type_cells = c.rule.counts([per_type[t] for t in types])
     rows: list[tuple[Cell, ...]] = []
     for kind, total in zip(types, type_cells, strict=True):
-        members = sorted((i for i in by_org if orgs[i].type == kind), key=c.org)
+        members = c.by_name(i for i in by_org if orgs[i].type == kind)
         cells = c.rule.within(total, [by_org[i] for i in members])
         rows += [
             (c.org(i), TYPE_LABELS.get(kind, kind), cell)
@@ -312,7 +316,7 @@ def _receivers(c: _Context) -> tuple[Table, Table]:
     per_org: Counter[int] = Counter()
     for (org, _), n in by_receiver.items():
         per_org[org] += n
-    orgs = sorted(per_org, key=c.org)
+    orgs = c.by_name(per_org)
     org_cells = c.rule.counts([per_org[org] for org in orgs])
     rows: list[tuple[Cell, ...]] = []
     for org, total in zip(orgs, org_cells, strict=True):
@@ -529,7 +533,7 @@ def _timeliness(c: _Context) -> Section:
 
 def _escalations(c: _Context) -> Table:
     escalations = c.figures.escalations
-    orgs = sorted({org for org, _ in escalations}, key=c.org)
+    orgs = c.by_name({org for org, _ in escalations})
     raiser = c.rule.counts([escalations[(org, "raiser")] for org in orgs])
     unanswered = c.rule.counts([escalations[(org, "unanswered")] for org in orgs])
     return Table(
@@ -544,7 +548,7 @@ def _escalations(c: _Context) -> Table:
 
 
 def _timely(c: _Context, t: Timeliness, what: str, done: str, verb: str, extra: str) -> Table:
-    orgs = sorted({org for org, _ in t.status}, key=c.org)
+    orgs = c.by_name({org for org, _ in t.status})
     opened = c.rule.counts([sum(t.status[(org, s)] for s in STATUSES) for org in orgs])
     rows = []
     for org, total in zip(orgs, opened, strict=True):
@@ -579,7 +583,7 @@ def _timely(c: _Context, t: Timeliness, what: str, done: str, verb: str, extra: 
 def _unused(c: _Context) -> Section:
     orgs, used = c.figures.organisations, c.figures.raisers
     ours = [i for i, org in orgs.items() if org.type in RAISING_TYPES and _in_scope(c, org)]
-    idle = sorted((i for i in ours if i not in used), key=c.org)
+    idle = c.by_name(i for i in ours if i not in used)
     count = Counter(orgs[i].type for i in ours)
     silent = Counter(orgs[i].type for i in idle)
     return Section(
