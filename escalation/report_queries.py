@@ -36,9 +36,11 @@ from sqlalchemy import (
     func,
     literal,
     literal_column,
+    null,
     or_,
     select,
     type_coerce,
+    union_all,
 )
 from sqlalchemy.orm import Session
 
@@ -59,6 +61,7 @@ class Scope:
     """What a report covers: partnerships, the period as UTC instants, and "now"."""
 
     partnerships: tuple[str, ...]
+    open_states: tuple[str, ...]  # `level_<n>.…` states of their protocols
     start: datetime  # local midnight starting the period's first day, in UTC
     end: datetime  # local midnight after the period's last day, in UTC
     as_of: datetime
@@ -145,7 +148,7 @@ class Figures:
 
 def gather(session: Session, scope: Scope, calendars: Mapping[str, Calendar]) -> Figures:
     """Every figure of the report, in one session (so one snapshot, where the caller asks)."""
-    acknowledged = func.coalesce(Stage.acknowledged_at, Stage.responded_at)
+    acknowledgement, response = timeliness(session, scope, calendars)
     return Figures(
         organisations=organisations(session),
         raisers=raisers(session, scope),
@@ -154,10 +157,8 @@ def gather(session: Session, scope: Scope, calendars: Mapping[str, Calendar]) ->
         repeats=repeats(session, scope),
         resolved=resolved(session, scope, calendars),
         escalations=escalations(session, scope),
-        acknowledgement=timeliness(
-            session, scope, calendars, acknowledged, Stage.acknowledge_due_at
-        ),
-        response=timeliness(session, scope, calendars, Stage.responded_at, Stage.due_at),
+        acknowledgement=acknowledgement,
+        response=response,
         checks=outcome_checks(session, scope),
     )
 
@@ -224,18 +225,43 @@ def _durations(
 
 
 def _count_by(
-    session: Session, source: Any, where: Sequence[ColumnElement[bool]], columns: Sequence[Any]
-) -> list[tuple[Any, ...]]:
-    """(*group, count) rows: the rows of `source` matching `where`, counted per distinct
-    value of `columns`; grouped over a subquery (see the module docstring)."""
-    inner = (
-        select(*(column.label(f"g{i}") for i, column in enumerate(columns)))
-        .select_from(source)
-        .where(*where)
-        .subquery()
-    )
-    keys = list(inner.c)
-    return [tuple(row) for row in session.execute(select(*keys, func.count()).group_by(*keys))]
+    session: Session, source: Any, where: Sequence[ColumnElement[bool]], *groupings: Sequence[Any]
+) -> list[list[tuple[Any, ...]]]:
+    """For each grouping (a list of columns), rows of (*values, count): the rows of `source`
+    matching `where`, counted per distinct value of those columns.
+
+    The rows are read once however many groupings there are: a materialised CTE, then one
+    GROUP BY per grouping, joined by UNION ALL. Every branch has every column (NULL where it
+    does not group by it), so each position keeps one type on both databases.
+    """
+    columns: list[Any] = []
+    for grouping in groupings:
+        columns += [c for c in grouping if not any(c is seen for seen in columns)]
+    rows = select(*(c.label(f"c{i}") for i, c in enumerate(columns)))
+    table = rows.select_from(source).where(*where).cte("report_rows")
+    if len(groupings) > 1:
+        table = table.prefix_with("MATERIALIZED")
+    chosen = [[_position(columns, column) for column in grouping] for grouping in groupings]
+    branches = [
+        select(
+            literal_column(str(n)),
+            *(
+                table.c[i] if i in keys else cast(null(), table.c[i].type)
+                for i in range(len(columns))
+            ),
+            func.count(),
+        ).group_by(*(table.c[i] for i in keys))
+        for n, keys in enumerate(chosen)
+    ]
+    out: list[list[tuple[Any, ...]]] = [[] for _ in groupings]
+    for row in session.execute(union_all(*branches) if len(branches) > 1 else branches[0]):
+        n = int(row[0])
+        out[n].append((*(row[1 + i] for i in chosen[n]), row[-1]))
+    return out
+
+
+def _position(columns: list[Any], column: Any) -> int:
+    return next(i for i, seen in enumerate(columns) if seen is column)
 
 
 def organisations(session: Session) -> dict[int, Org]:
@@ -269,11 +295,12 @@ def open_now(session: Session, scope: Scope, calendars: Mapping[str, Calendar]) 
     source = Challenge.__table__.outerjoin(
         Stage.__table__, and_(Stage.challenge_id == Challenge.id, Stage.ended_at.is_(None))
     )
-    rows = _count_by(
+    day = local_date(session, Challenge.raised_at)
+    [rows] = _count_by(
         session,
         source,
-        [scope.ours(), Challenge.state.like("level\\_%", escape="\\")],
-        [Challenge.partnership, Challenge.level, local_date(session, Challenge.raised_at), overdue],
+        [scope.ours(), Challenge.state.in_(scope.open_states)],
+        [Challenge.partnership, Challenge.level, day, overdue],
     )
     today = scope.as_of.astimezone(LONDON).date()
     ages = _durations(calendars, [(p, 0, raised, today, n) for p, _, raised, _, n in rows])
@@ -286,18 +313,21 @@ def open_now(session: Session, scope: Scope, calendars: Mapping[str, Calendar]) 
 
 
 def raised(session: Session, scope: Scope) -> Raised:
-    """Challenges whose raised_at falls in the period, counted four ways."""
-    where = [scope.ours(), scope.during(Challenge.raised_at)]
-
-    def count(*columns: Any) -> Counter[Any]:
-        rows = _count_by(session, Challenge, where, columns)
-        return Counter({row[0] if len(columns) == 1 else tuple(row[:-1]): row[-1] for row in rows})
-
+    """Challenges whose raised_at falls in the period, counted four ways in one read."""
+    by_org, by_receiver, by_category, by_need = _count_by(
+        session,
+        Challenge,
+        [scope.ours(), scope.during(Challenge.raised_at)],
+        [Challenge.raising_org_id],
+        [Challenge.responding_org_id, Challenge.responding_team],
+        [Challenge.category],
+        [Challenge.need_raiser_view, Challenge.need_decision],
+    )
     return Raised(
-        by_org=count(Challenge.raising_org_id),
-        by_receiver=count(Challenge.responding_org_id, Challenge.responding_team),
-        by_category=count(Challenge.category),
-        by_need=count(Challenge.need_raiser_view, Challenge.need_decision),
+        by_org=Counter({org: n for org, n in by_org}),
+        by_receiver=Counter({(org, team): n for org, team, n in by_receiver}),
+        by_category=Counter({category: n for category, n in by_category}),
+        by_need=Counter({(raiser, decision): n for raiser, decision, n in by_need}),
     )
 
 
@@ -325,28 +355,31 @@ def repeats(session: Session, scope: Scope) -> Repeats:
 
 def resolved(session: Session, scope: Scope, calendars: Mapping[str, Calendar]) -> Resolved:
     """Challenges whose (latest) resolved_at falls in the period, and those withdrawn in it."""
-    where = [scope.ours(), scope.during(Challenge.resolved_at)]
-    rows = _count_by(
+    durations, outcomes = _count_by(
         session,
         Challenge,
-        where,
+        [scope.ours(), scope.during(Challenge.resolved_at)],
         [
             Challenge.partnership,
             Challenge.resolved_level,
             local_date(session, Challenge.raised_at),
             local_date(session, Challenge.resolved_at),
         ],
+        [Challenge.outcome],
     )
-    outcomes = _count_by(session, Challenge, where, [Challenge.outcome])
     withdrawn = session.scalar(
         select(func.count()).where(scope.ours(), scope.during(Challenge.withdrawn_at))
     )
-    return Resolved(_durations(calendars, rows), Counter(dict(outcomes)), int(withdrawn or 0))
+    return Resolved(
+        _durations(calendars, durations),
+        Counter({outcome: n for outcome, n in outcomes}),
+        int(withdrawn or 0),
+    )
 
 
 def escalations(session: Session, scope: Scope) -> Counter[tuple[int, str]]:
     """Levels escalated in the period (escalated_at), by receiving organisation and kind."""
-    rows = _count_by(
+    [rows] = _count_by(
         session,
         Stage.__table__.join(Challenge.__table__),
         [scope.ours(), scope.during(Stage.escalated_at)],
@@ -356,16 +389,35 @@ def escalations(session: Session, scope: Scope) -> Counter[tuple[int, str]]:
 
 
 def timeliness(
-    session: Session,
-    scope: Scope,
-    calendars: Mapping[str, Calendar],
-    done: Any,
-    due: Any,
-) -> Timeliness:
-    """Levels opened in the period, by receiving organisation: on time, late, missed (nothing by
-    the due time, the clock running) or pending (not yet due, paused, or ended before it was
-    due); and working days from the level's opening to `done`."""
-    status = case(
+    session: Session, scope: Scope, calendars: Mapping[str, Calendar]
+) -> tuple[Timeliness, Timeliness]:
+    """Levels opened in the period, by receiving organisation, as acknowledged and as answered
+    (one read for both). A response counts as the acknowledgement when none came before it."""
+    opened = local_date(session, Stage.opened_at)
+    partnership, org = Challenge.partnership, Challenge.responding_org_id
+    acknowledged = func.coalesce(Stage.acknowledged_at, Stage.responded_at)
+    ack = (
+        _status(scope, acknowledged, Stage.acknowledge_due_at),
+        local_date(session, acknowledged),
+    )
+    answer = (
+        _status(scope, Stage.responded_at, Stage.due_at),
+        local_date(session, Stage.responded_at),
+    )
+    rows = _count_by(
+        session,
+        Stage.__table__.join(Challenge.__table__),
+        [scope.ours(), scope.during(Stage.opened_at)],
+        [partnership, org, ack[0], opened, ack[1]],
+        [partnership, org, answer[0], opened, answer[1]],
+    )
+    return _timeliness(calendars, rows[0]), _timeliness(calendars, rows[1])
+
+
+def _status(scope: Scope, done: Any, due: Any) -> ColumnElement[str]:
+    """on_time, late, missed (nothing by the due time, the clock running) or pending (not yet
+    due, paused, or the level ended before it was due)."""
+    return case(
         (and_(done.is_not(None), or_(due.is_(None), done <= due)), "on_time"),
         (done.is_not(None), "late"),
         (
@@ -374,18 +426,9 @@ def timeliness(
         ),
         else_="pending",
     )
-    rows = _count_by(
-        session,
-        Stage.__table__.join(Challenge.__table__),
-        [scope.ours(), scope.during(Stage.opened_at)],
-        [
-            Challenge.partnership,
-            Challenge.responding_org_id,
-            status,
-            local_date(session, Stage.opened_at),
-            local_date(session, done),
-        ],
-    )
+
+
+def _timeliness(calendars: Mapping[str, Calendar], rows: list[tuple[Any, ...]]) -> Timeliness:
     counts: Counter[tuple[int, str]] = Counter()
     for _, org, state, _, _, n in rows:
         counts[(org, state)] += n
