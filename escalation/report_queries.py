@@ -12,9 +12,10 @@ there the conversion is a Python function registered on the connection and calle
 each row it groups. Periods are filtered by UTC instants (local midnight to local midnight), so
 the database can use an index on the partnership and the instant.
 
-Grouping by an expression is always done over a subquery's plain columns: PostgreSQL, with
-server-side parameters, cannot match an expression holding parameters in SELECT to the same
-expression in GROUP BY.
+Grouping by an expression is always done over the plain columns of a CTE (`_count_by`):
+PostgreSQL, with server-side parameters, cannot match an expression holding parameters in SELECT
+to the same expression in GROUP BY. Several groupings of the same rows share one CTE, so a year
+of a million challenges is read once for them, not once each.
 """
 
 from __future__ import annotations
@@ -230,17 +231,16 @@ def _count_by(
     """For each grouping (a list of columns), rows of (*values, count): the rows of `source`
     matching `where`, counted per distinct value of those columns.
 
-    The rows are read once however many groupings there are: a materialised CTE, then one
-    GROUP BY per grouping, joined by UNION ALL. Every branch has every column (NULL where it
-    does not group by it), so each position keeps one type on both databases.
+    The rows are read once however many groupings there are: one CTE (PostgreSQL computes a
+    CTE used more than once only once), then one GROUP BY per grouping, joined by UNION ALL.
+    Every branch has every column (NULL where it does not group by it), so each position keeps
+    one type on both databases.
     """
     columns: list[Any] = []
     for grouping in groupings:
         columns += [c for c in grouping if not any(c is seen for seen in columns)]
     rows = select(*(c.label(f"c{i}") for i, c in enumerate(columns)))
     table = rows.select_from(source).where(*where).cte("report_rows")
-    if len(groupings) > 1:
-        table = table.prefix_with("MATERIALIZED")
     chosen = [[_position(columns, column) for column in grouping] for grouping in groupings]
     branches = [
         select(
@@ -466,30 +466,3 @@ def outcome_checks(session: Session, scope: Scope) -> Checks:
     )
     total, confirmed = int(answers[0]), int(answers[1])
     return Checks(confirmed, total - confirmed, int(unconfirmed or 0))
-
-
-# --- Statistics over a distribution ----------------------------------------------------------
-
-
-def median(days: Days) -> int | float | None:
-    """The middle value; for an even count, the mean of the two middle values."""
-    n = sum(days.values())
-    if n == 0:
-        return None
-    middle = (_ranked(days, (n + 1) // 2) + _ranked(days, n // 2 + 1)) / 2
-    return int(middle) if middle.is_integer() else middle
-
-
-def percentile(days: Days, p: int) -> int | None:
-    """Nearest rank: the smallest value with at least p% of the values at or below it."""
-    n = sum(days.values())
-    return None if n == 0 else _ranked(days, max(1, -(-p * n // 100)))
-
-
-def _ranked(days: Days, rank: int) -> int:
-    seen = 0
-    for value in sorted(days):
-        seen += days[value]
-        if seen >= rank:
-            return value
-    raise ValueError(f"rank {rank} is beyond {seen} values")

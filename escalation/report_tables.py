@@ -1,86 +1,24 @@
-"""The partnership report's tables, and the publishable rule that decides what they may show.
+"""The partnership report's tables: what each shows, its stable id, and its note.
 
 Each table has a stable id (its CSV and JSON key) and a note saying what it counts and what "in
 the period" means for it. Counts, organisation names and levels only: never a child's reference,
 initials, year of birth or any free text. Rows are never sorted by their counts, so a withheld
-cell's place in a table says nothing about its size.
-
-The publishable rule (`suppress`): a count from 1 to 4 is withheld (0 stays 0). When exactly one
-cell of a breakdown whose total is shown anywhere is withheld, the smallest other non-zero cell
-is withheld too, so the first cannot be worked out by subtraction. A breakdown of a figure that
-is itself withheld (organisations within a withheld type) keeps at least one non-zero cell
-withheld, so the figure cannot be worked out by addition. Medians and percentiles of fewer than
-5 challenges are withheld, and so is a share of fewer than 5, or whose count is withheld.
-Counts of organisations are never withheld: they say nothing about children, and the
-organisations are named anyway.
+cell's place in a table says nothing about its size. What a publishable report withholds is
+decided by the `reports.Rule` each table is built with.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from escalation.protocol_model import Category, OrgType, Outcome, Protocol
-from escalation.report_model import SUPPRESSED, Cell, Chart, Section, Suppressed, Table
-from escalation.report_queries import Days, Figures, Org, Timeliness, median, percentile
+from escalation.report_model import Cell, Chart, Section, Table
+from escalation.report_queries import Days, Figures, Org, Timeliness
 
-MIN_SHOWN = 5  # the publishable rule withholds counts below this, and figures from fewer
-
-
-# --- The publishable rule --------------------------------------------------------------------
-
-
-def suppress(counts: Sequence[int], total_shown: bool = True) -> tuple[int | Suppressed, ...]:
-    """The publishable rule for one breakdown: its counts from 1 to 4 are withheld, and when
-    its total is shown and exactly one count is withheld, so is the smallest other non-zero one
-    (the first of equals)."""
-    hidden = [0 < count < MIN_SHOWN for count in counts]
-    if total_shown and sum(hidden) == 1:
-        others = [i for i, count in enumerate(counts) if count > 0 and not hidden[i]]
-        if others:
-            hidden[min(others, key=lambda i: counts[i])] = True
-    return tuple(
-        SUPPRESSED if withheld else count for count, withheld in zip(counts, hidden, strict=True)
-    )
-
-
-def suppress_within(total: Cell, counts: Sequence[int]) -> tuple[int | Suppressed, ...]:
-    """The rule for a breakdown of a figure shown as `total`: when that figure is withheld, at
-    least one non-zero count of the breakdown is withheld too, or adding them up would give it."""
-    if total is not SUPPRESSED:
-        return suppress(counts)
-    cells = list(suppress(counts, total_shown=False))
-    if SUPPRESSED not in cells and any(counts):
-        cells[min((i for i, n in enumerate(counts) if n), key=lambda i: counts[i])] = SUPPRESSED
-    return tuple(cells)
-
-
-@dataclass(frozen=True)
-class Rule:
-    """The rule applied to each kind of figure, or nothing withheld when not publishable."""
-
-    publishable: bool
-
-    def counts(self, counts: Sequence[int], total_shown: bool = True) -> tuple[Cell, ...]:
-        return suppress(counts, total_shown) if self.publishable else tuple(counts)
-
-    def within(self, total: Cell, counts: Sequence[int]) -> tuple[Cell, ...]:
-        return suppress_within(total, counts) if self.publishable else tuple(counts)
-
-    def each(self, count: int) -> Cell:
-        return self.counts([count], total_shown=False)[0]
-
-    def figure(self, value: int | float | None, n: int) -> Cell:
-        """A median or percentile of `n` challenges."""
-        return SUPPRESSED if self.publishable and value is not None and n < MIN_SHOWN else value
-
-    def share(self, part: Cell, count: int, whole: int) -> Cell:
-        """`count` out of `whole` as a percentage; `part` is how `count` itself is shown."""
-        if whole == 0:
-            return None
-        hidden = part is SUPPRESSED or whole < MIN_SHOWN
-        return SUPPRESSED if self.publishable and hidden else round(100 * count / whole, 1)
+if TYPE_CHECKING:  # `reports` builds the report from these tables
+    from escalation.reports import Rule
 
 
 # --- Vocabulary --------------------------------------------------------------------------------
@@ -130,14 +68,14 @@ WORKING_DAY = (
     "Working days follow the partnership's protocol calendar: Monday to Friday, not an England "
     "and Wales bank holiday or a partnership closure day. "
 )
-IN_PERIOD = "whose UK date falls in the period"
+RAISED = "Challenges raised in the period (the UK date on which they were raised)"
 
 
 def sections(
-    figures: Figures, protocols: Sequence[Protocol], partnership: str | None, publishable: bool
+    figures: Figures, protocols: Sequence[Protocol], partnership: str | None, rule: Rule
 ) -> tuple[Section, ...]:
     """Every section of the report, in order; `partnership` None: every partnership."""
-    c = _Context(figures, Rule(publishable), protocols, partnership)
+    c = _Context(figures, rule, protocols, partnership)
     return (_open_now(c), _raised(c), _resolved(c), _timeliness(c), _unused(c))
 
 
@@ -289,7 +227,7 @@ def _raisers(c: _Context) -> tuple[Table, Table]:
             (c.org(i), TYPE_LABELS.get(kind, kind), cell)
             for i, cell in zip(members, cells, strict=True)
         ]
-    note = f"Challenges {IN_PERIOD} of raising (raised_at), by the raising organisation's type."
+    note = f"{RAISED}, by the type of the raising organisation."
     return (
         Table(
             "raised_by_org_type",
@@ -305,8 +243,8 @@ def _raisers(c: _Context) -> tuple[Table, Table]:
             ("Raising organisation", "Type", "Challenges raised"),
             tuple(rows),
             Chart.BARH,
-            f"Challenges {IN_PERIOD} of raising; organisations that raised none are listed "
-            "under 'Organisations that raised no challenge'.",
+            f"{RAISED}; organisations that raised none are listed under 'Organisations that "
+            "raised no challenge'.",
         ),
     )
 
@@ -335,7 +273,7 @@ def _receivers(c: _Context) -> tuple[Table, Table]:
             ("Receiving organisation", "Challenges raised"),
             tuple(zip(map(c.org, orgs), org_cells, strict=True)),
             Chart.BARH,
-            f"Challenges {IN_PERIOD} of raising, by the organisation whose decision is challenged.",
+            f"{RAISED}, by the organisation whose decision is challenged.",
         ),
         Table(
             "raised_by_receiving_team",
@@ -343,8 +281,8 @@ def _receivers(c: _Context) -> tuple[Table, Table]:
             ("Receiving organisation and team", "Challenges raised"),
             tuple(rows),
             Chart.BARH,
-            f"Challenges {IN_PERIOD} of raising, by the team named when raising; organisations "
-            "for which no team was ever named are left out.",
+            f"{RAISED}, by the team named when raising; organisations for which no team was "
+            "named are left out.",
         ),
     )
 
@@ -359,7 +297,7 @@ def _categories(c: _Context) -> Table:
         ("Category", "Challenges raised"),
         tuple((CATEGORY_LABELS.get(k, k), cell) for k, cell in zip(categories, cells, strict=True)),
         Chart.BARH,
-        f"Challenges {IN_PERIOD} of raising.",
+        f"{RAISED}.",
     )
 
 
@@ -377,7 +315,7 @@ def _needs(c: _Context) -> Table:
             (c.need(raiser), *cells[i * width : (i + 1) * width]) for i, raiser in enumerate(levels)
         ),
         Chart.GROUPED,
-        f"Challenges {IN_PERIOD} of raising. Each row is the level of need the raiser sees; "
+        f"{RAISED}. Each row is the level of need the raiser sees; "
         "each column the level the challenged decision set; left of the diagonal, the raiser "
         "sees more need than the decision did.",
     )
@@ -441,9 +379,8 @@ def _resolved(c: _Context) -> Section:
 def _resolution_times(c: _Context, levels: list[int], cells: dict[int, Cell]) -> Table:
     days = c.figures.resolved.days_by_level
     every: Days = sum(days.values(), Counter())
-    rows = [(c.level(n), cells[n], *_spread(c, days.get(n, Counter()))) for n in levels] + [
-        ("All levels", c.rule.each(sum(every.values())), *_spread(c, every))
-    ]
+    rows = [(c.level(n), cells[n], *c.rule.spread_of(days.get(n, Counter()))) for n in levels]
+    rows.append(("All levels", c.rule.each(sum(every.values())), *c.rule.spread_of(every)))
     return Table(
         "resolution_working_days",
         "Working days from raising to resolution, by level reached",
@@ -455,11 +392,6 @@ def _resolution_times(c: _Context, levels: list[int], cells: dict[int, Cell]) ->
         "rank: the smallest value that at least 90% of challenges took no longer than. "
         + WORKING_DAY,
     )
-
-
-def _spread(c: _Context, days: Days) -> tuple[Cell, Cell]:
-    n = sum(days.values())
-    return c.rule.figure(median(days), n), c.rule.figure(percentile(days, 90), n)
 
 
 def _shares(
@@ -508,8 +440,8 @@ def _checks(c: _Context) -> Table:
         ("Answer", "Challenges"),
         tuple(zip(labels, cells, strict=True)),
         Chart.BAR,
-        f"Answers given, and checks closed unanswered as 'outcome not confirmed', {IN_PERIOD}. "
-        "A 'no' counts even if the challenge was then reopened or escalated.",
+        "Answers given in the period, and checks closed unanswered ('outcome not confirmed') in "
+        "it, by UK date. A 'no' counts even if the challenge was then reopened or escalated.",
     )
 
 
@@ -542,8 +474,8 @@ def _escalations(c: _Context) -> Table:
         ("Receiving organisation", "By the raiser", "Automatically (unanswered)"),
         tuple(zip(map(c.org, orgs), raiser, unanswered, strict=True)),
         Chart.GROUPED,
-        f"Escalations {IN_PERIOD}: by the raiser after a response (or before one), or by the "
-        "engine when a level's response deadline passed with no response.",
+        "Levels escalated in the period (by UK date): by the raiser (reason recorded), or "
+        "automatically when a level's response deadline passed with no response.",
     )
 
 
@@ -552,10 +484,8 @@ def _timely(c: _Context, t: Timeliness, what: str, done: str, verb: str, extra: 
     opened = c.rule.counts([sum(t.status[(org, s)] for s in STATUSES) for org in orgs])
     rows = []
     for org, total in zip(orgs, opened, strict=True):
-        days = t.days.get(org, Counter())
-        median_cell = c.rule.figure(median(days), sum(days.values()))
         cells = c.rule.within(total, [t.status[(org, status)] for status in STATUSES])
-        rows.append((c.org(org), total, *cells, median_cell))
+        rows.append((c.org(org), total, *cells, c.rule.median_of(t.days.get(org, Counter()))))
     return Table(
         f"{what}_by_receiving_org",
         f"{what.capitalize()} of levels opened in the period, by receiving organisation",
@@ -569,11 +499,11 @@ def _timely(c: _Context, t: Timeliness, what: str, done: str, verb: str, extra: 
             f"Median working days to {verb}",
         ),
         tuple(rows),
-        note=f"Levels (a challenge's stages) opened {IN_PERIOD}, against the {what} due time "
-        "the engine set (after any pause or agreed extension). "
-        + extra
-        + f"Median: working days after the UK date the level opened up to and including the "
-        f"UK date of the {what} (same day: 0), over those with one. " + WORKING_DAY,
+        note=f"Levels (a challenge's stages) opened in the period (by UK date), against the "
+        f"{what} due time the engine set (after any pause or agreed extension), as of the "
+        "report's date and time. " + extra + "Median: working days after the UK date the level "
+        f"opened up to and including the UK date of the {what} (same day: 0), over those with "
+        "one. " + WORKING_DAY,
     )
 
 
@@ -597,8 +527,8 @@ def _unused(c: _Context) -> Section:
                 Chart.GROUPED,
                 "Organisations of the types that raise challenges (not social care or the "
                 "partnership business unit) in the partnership's directory, and those that "
-                f"raised no challenge {IN_PERIOD}, in any partnership. Counts of organisations, "
-                "not of challenges: never withheld.",
+                "raised no challenge in the period (by UK date), in any partnership. Counts of "
+                "organisations, not of challenges: never withheld.",
             ),
             Table(
                 "no_challenge_orgs",

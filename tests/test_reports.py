@@ -20,9 +20,16 @@ from escalation.errors import InvalidInput
 from escalation.intake import Resolution
 from escalation.protocol import ProtocolRegistry
 from escalation.report_model import SUPPRESSED, Cell, Period, Report
-from escalation.report_queries import WorkingDays, median, percentile
-from escalation.report_tables import Rule, suppress, suppress_within
-from escalation.reports import build_report, parse_period
+from escalation.report_queries import WorkingDays
+from escalation.reports import (
+    Rule,
+    build_report,
+    median,
+    parse_period,
+    percentile,
+    suppress,
+    suppress_within,
+)
 from escalation.service import Service
 from tests.conftest import (
     BUSINESS_MANAGER,
