@@ -20,7 +20,6 @@ from escalation.errors import InvalidInput
 from escalation.report_cells import financial_year
 from escalation.report_model import Period
 from escalation.report_render import FORMATS, Format, render
-from escalation.reports import build_report, parse_period
 
 _OPTIONS = ("year", "quarter", "from", "to")
 
@@ -97,6 +96,8 @@ def report_command(
           --output devon-2026-27.html
       escalation report --year 2025-26 --format csv --output all-2025-26.csv   (every partnership)
     """
+    from escalation.reports import build_report  # only this command loads the report's SQL
+
     if partnership is not None and partnership not in app.registry.partnerships():
         known = ", ".join(app.registry.partnerships()) or "none"
         raise InvalidInput("--partnership", f'no partnership "{partnership}"; known: {known}')
@@ -115,6 +116,8 @@ def report_command(
 
 def _period(year: str | None, quarter: str | None, start: date | None, end: date | None) -> Period:
     """`reports.parse_period`, its errors naming the command's options ("--year", not "year")."""
+    from escalation.reports import parse_period
+
     try:
         return parse_period(year, quarter, start, end)
     except InvalidInput as exc:
