@@ -200,7 +200,7 @@ def health_command(
     \b
     Healthy means both:
       - a sweep succeeded within --max-sweep-age minutes, on any host, by a worker or cron;
-      - no email has been failing (failed, or pending after a failed attempt) for over
+      - no email has been undelivered (failed, or still pending) for over
         --max-failing minutes, counted from when it was queued.
     A failed email keeps the check unhealthy until it is delivered (`escalation outbox retry`)
     or its reader has been told another way (`escalation outbox dismiss`). For systemd,

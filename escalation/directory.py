@@ -54,13 +54,15 @@ def read_rows(text: str, source: str, partnerships: list[str]) -> list[Row]:
         )
     reader.fieldnames = header
     rows, problems = [], []
+    ended = reader.line_num  # a quoted field can span lines: a row starts after the last ended
     for raw in reader:
+        first, ended = ended + 1, reader.line_num
         values = {k: (raw.get(k) or "").strip() for k in COLUMNS}
         found = _row_problems(values, partnerships)
         if found:
-            problems += [f"{source}: line {reader.line_num}: {p}" for p in found]
+            problems += [f"{source}: line {first}: {p}" for p in found]
         else:
-            rows.append(Row(reader.line_num, **values))
+            rows.append(Row(first, **values))
     problems += _conflicts(rows, source)
     if problems:
         raise ImportProblem("nothing was imported:\n" + "\n".join(problems))
@@ -69,6 +71,11 @@ def read_rows(text: str, source: str, partnerships: list[str]) -> list[Row]:
 
 def _row_problems(values: dict[str, str], partnerships: list[str]) -> list[str]:
     problems = [f"{column}: is empty" for column in COLUMNS if not values[column]]
+    problems += [
+        f"{column}: contains a line break or control character; it must be one line"
+        for column in COLUMNS
+        if any(ord(char) < 32 or ord(char) == 127 for char in values[column])
+    ]
     if values["type"] and values["type"] not in OrgType.__members__.values():
         problems.append(
             f"type: {values['type']!r} is not one of {', '.join(t.value for t in OrgType)}"

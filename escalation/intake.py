@@ -67,6 +67,18 @@ def text(name: str, value: str | None, limit: int = 10_000) -> str:
     return value.strip()
 
 
+def line(name: str, value: str | None, limit: int = 200) -> str:
+    """One line of text (a name, a team): it may go into an email header, so no line breaks."""
+    checked = text(name, value, limit)
+    if any(ord(char) < 32 or ord(char) == 127 for char in checked):
+        raise InvalidInput(name, "must be one line, without line breaks or control characters")
+    return checked
+
+
+def optional_line(name: str, value: str | None, limit: int = 200) -> str | None:
+    return None if value is None or not value.strip() else line(name, value, limit)
+
+
 def optional_text(name: str, value: str | None, limit: int = 10_000) -> str | None:
     return None if value is None or not value.strip() else text(name, value, limit)
 

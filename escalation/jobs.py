@@ -30,7 +30,7 @@ from datetime import UTC, datetime, timedelta
 from threading import Event
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from escalation import sweep
@@ -271,7 +271,7 @@ class Health:
             "latest_sweep_error": self.latest_sweep_error,
             "failing": {
                 "failed": self.failing.get(OutboxStatus.FAILED.value, 0),
-                "retrying": self.failing.get(OutboxStatus.PENDING.value, 0),
+                "pending": self.failing.get(OutboxStatus.PENDING.value, 0),
                 "oldest_id": self.oldest_failing_id,
             },
             "limits": {
@@ -287,7 +287,7 @@ def check_health(
 ) -> Health:
     """Is the sweep running (any host), and is any email failing for longer than allowed?
 
-    "Failing" is a message that is `failed`, or `pending` after at least one failed attempt,
+    "Failing" is a message that is `failed`, or still `pending` (retrying, or never reached),
     and "for how long" is counted from its `created_at`: when it should have gone out. The
     outbox keeps no time of first failure, and the dispatcher first tries a message within a
     minute (worker) or one cron interval of its creation, so this errs on the early side.
@@ -301,7 +301,12 @@ def check_health(
 
 
 def _read_sweeps(session: Session, health: Health) -> None:
-    sweeps = select(JobRun).where(JobRun.job == "sweep").order_by(JobRun.finished_at.desc())
+    # A run recorded with a later --now than this check (a simulation) says nothing about now.
+    sweeps = (
+        select(JobRun)
+        .where(JobRun.job == "sweep", JobRun.started_at <= health.now)
+        .order_by(JobRun.finished_at.desc())
+    )
     health.last_sweep = session.scalars(sweeps.where(JobRun.ok.is_(True)).limit(1)).first()
     latest = session.scalars(sweeps.limit(1)).first()
     if latest is not None and not latest.ok:
@@ -309,12 +314,11 @@ def _read_sweeps(session: Session, health: Health) -> None:
 
 
 def _read_failing(session: Session, health: Health) -> None:
+    # Pending counts whether or not it was tried: a message the dispatcher cannot even build
+    # or never reaches (no dispatcher running) is as undelivered as one the server refuses.
     failing = and_(
         OutboxMessage.created_at < health.now - health.max_failing,
-        or_(
-            OutboxMessage.status == OutboxStatus.FAILED.value,
-            and_(OutboxMessage.status == OutboxStatus.PENDING.value, OutboxMessage.attempts > 0),
-        ),
+        OutboxMessage.status.in_([OutboxStatus.FAILED.value, OutboxStatus.PENDING.value]),
     )
     counts = select(OutboxMessage.status, func.count()).where(failing)
     health.failing = {s: n for s, n in session.execute(counts.group_by(OutboxMessage.status))}
@@ -348,10 +352,10 @@ def _failing_problem(health: Health) -> str | None:
     if not count:
         return None
     failed = health.failing.get(OutboxStatus.FAILED.value, 0)
-    retrying = health.failing.get(OutboxStatus.PENDING.value, 0)
+    pending = health.failing.get(OutboxStatus.PENDING.value, 0)
     return (
-        f"{count} message{'s' if count != 1 else ''} failing for over "
-        f"{_minutes(health.max_failing)} min ({failed} failed, {retrying} still retrying), "
+        f"{count} message{'s' if count != 1 else ''} undelivered for over "
+        f"{_minutes(health.max_failing)} min ({failed} failed, {pending} still pending), "
         f"oldest id {health.oldest_failing_id}"
     )
 

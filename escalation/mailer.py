@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from email.utils import format_datetime, formataddr, parseaddr
@@ -48,9 +49,9 @@ def message_bytes(row: OutboxMessage, sender: str) -> bytes:
     boundary = f"=_{hashlib.sha1(row.message_id.encode()).hexdigest()}"
     name, address = parseaddr(sender)
     headers = [
-        f"From: {formataddr((name, address), charset='utf-8')}",
-        f"To: {formataddr((row.recipient_name, row.recipient_email), charset='utf-8')}",
-        f"Subject: {_subject(row.subject)}",
+        f"From: {_mailbox(name, address)}",
+        f"To: {_mailbox(row.recipient_name, row.recipient_email)}",
+        f"Subject: {_subject(_one_line(row.subject))}",
         f"Message-ID: {row.message_id}",
         f"Date: {format_datetime(row.created_at)}",
         "MIME-Version: 1.0",
@@ -58,6 +59,30 @@ def message_bytes(row: OutboxMessage, sender: str) -> bytes:
     ]
     parts = [_part(boundary, "plain", row.text_body), _part(boundary, "html", row.html_body)]
     return "\n".join([*headers, "", *parts, f"--{boundary}--", ""]).encode("ascii")
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+
+
+def _one_line(text: str) -> str:
+    """No CR, LF or other control character can reach a header: each would start a new one."""
+    return _CONTROL.sub(" ", text).strip()
+
+
+def _mailbox(name: str, address: str) -> str:
+    """`Name <address>`, the name RFC 2047-encoded if need be, the domain in IDNA.
+
+    Raises ValueError for an address that cannot be written in a header at all (a control
+    character, or a non-ASCII local part, which needs SMTPUTF8): the mailers treat that as a
+    permanent failure of that one message.
+    """
+    if _CONTROL.search(address) or " " in address.strip():
+        raise ValueError(f"{address!r} is not a deliverable address")
+    local, _, domain = address.strip().rpartition("@")
+    if not local.isascii():
+        raise ValueError(f"{address!r} has a non-ASCII local part (needs SMTPUTF8)")
+    ascii_domain = domain.encode("idna").decode("ascii")
+    return formataddr((_one_line(name), f"{local}@{ascii_domain}"), charset="utf-8")
 
 
 def _subject(subject: str) -> str:
@@ -110,6 +135,8 @@ class FileMailer:
                 path = self.send(row)
             except OSError as exc:  # a full or missing disk is worth another try
                 outcomes[row.id] = Outcome(Delivery.TEMPORARY, f"cannot write: {exc.strerror}")
+            except (ValueError, UnicodeError) as exc:  # an address no header can carry
+                outcomes[row.id] = Outcome(Delivery.PERMANENT, f"cannot be sent: {exc}")
             else:
                 outcomes[row.id] = Outcome(Delivery.SENT, f"written to {path.name}")
         return outcomes

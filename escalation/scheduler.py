@@ -131,7 +131,17 @@ def build(
     scheduler.add_job(
         passes.dispatch, minutely, id="dispatch", name="dispatch", next_run_time=later
     )
-    scheduler.add_job(passes.digest, DailyAt(digest_at), id="digest", name="digest")
+    # A worker started after today's digest time (a deploy, a reboot, a crash at 07:31) runs
+    # today's digest at once rather than skip a day; it is queued once per partnership and
+    # date, so if another worker or an earlier run already sent it, nothing goes twice.
+    catch_up = start >= first_instant(start.date(), digest_at)
+    scheduler.add_job(
+        passes.digest,
+        DailyAt(digest_at),
+        id="digest",
+        name="digest",
+        **({"next_run_time": start + timedelta(seconds=2)} if catch_up else {}),
+    )
     return scheduler
 
 

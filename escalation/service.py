@@ -415,10 +415,10 @@ def _raise_fields(request: RaiseRequest, protocol: Protocol, now: datetime) -> d
     if request.siblings_affected < 0:
         raise InvalidInput("siblings-affected", "must be 0 or more")
     return {
-        "raiser_name": intake.text("raiser-name", request.raiser_name, 200),
+        "raiser_name": intake.line("raiser-name", request.raiser_name),
         "raiser_email": intake.email("raiser-email", request.raiser_email),
-        "responding_team": intake.optional_text("responding-team", request.responding_team, 200),
-        "responder_name": intake.optional_text("responder-name", request.responder_name, 200),
+        "responding_team": intake.optional_line("responding-team", request.responding_team),
+        "responder_name": intake.optional_line("responder-name", request.responder_name),
         "responder_email": intake.email("responder-email", request.responder_email),
         "child_ref": intake.text("child-ref", request.child_ref, 64),
         "child_initials": intake.initials(request.child_initials),

@@ -310,6 +310,11 @@ def _insert_outbox(session: Session, rows: list[dict[str, Any]]) -> None:
     session.execute(statement, rows)
 
 
+def discard_batch(session: Session) -> None:
+    """Forget the batch (the transaction is being rolled back), writing nothing."""
+    session.info.pop(_BATCH, None)
+
+
 def end_batch(session: Session) -> None:
     """Write what the batch holds back (its queued outbox rows) and detach it."""
     batch = session.info.pop(_BATCH, None)

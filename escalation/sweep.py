@@ -150,12 +150,16 @@ def _apply_batch(
         return False
     if together:
         store.load_batch(session, [d.challenge_id for d in batch])
-    for deadline in batch:
-        if together:
-            result.claimed += 1
-            _count(result, deadline, _apply_together(service, session, deadline, result.now))
-        else:
-            _apply_one(service, session, deadline, result, passed_over)
+    try:
+        for deadline in batch:
+            if together:
+                result.claimed += 1
+                _count(result, deadline, _apply_together(service, session, deadline, result.now))
+            else:
+                _apply_one(service, session, deadline, result, passed_over)
+    except BaseException:
+        store.discard_batch(session)  # its queued emails go with the rolled-back transaction
+        raise
     store.end_batch(session)
     return bool(batch)
 

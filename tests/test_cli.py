@@ -463,7 +463,8 @@ def test_it_imports_nothing_from_a_csv_with_bad_rows_and_lists_every_problem(
         f"{SCHOOL},school,devon,dsl,{SCHOOL_DSL},dsl@ashcombe.example.org\n"
         "Bad Email School,school,devon,dsl,Bea Bad,not-an-email\n"
         "Bad Role School,school,devon,headteacher,Rob Role,rob@badrole.example.org\n"
-        "Bad Type Org,spaceship,devon,dsl,Tia Type,tia@badtype.example.org\n",
+        "Bad Type Org,spaceship,devon,dsl,Tia Type,tia@badtype.example.org\n"
+        'Two Line School,school,devon,dsl,"Lin\nReply-To: x@attacker.example",l@two.example.org\n',
         encoding="utf-8",
     )
     result = upgraded.fails("orgs", "import", str(bad))
@@ -473,6 +474,7 @@ def test_it_imports_nothing_from_a_csv_with_bad_rows_and_lists_every_problem(
     assert re.search(r"bad\.csv: line 3: email: 'not-an-email' is not a valid email", err), err
     assert re.search(r"bad\.csv: line 4: role: 'headteacher' is not one of", err), err
     assert re.search(r"bad\.csv: line 5: type: 'spaceship' is not one of", err), err
+    assert re.search(r"bad\.csv: line 6: name: contains a line break", err), err
     assert "line 2" not in err
     assert upgraded.ok("orgs", "list").stdout == ""
     assert upgraded.count("organisations") == 0

@@ -6,10 +6,11 @@ from datetime import UTC, datetime
 from email import message_from_bytes
 from email.message import EmailMessage
 from email.policy import default
+from pathlib import Path
 
 import pytest
 
-from escalation.mailer import message_bytes
+from escalation.mailer import Delivery, FileMailer, message_bytes
 from escalation.models import OutboxMessage
 
 SENDER = "Devon Safeguarding Children Partnership <no-reply@dscp.example>"
@@ -76,3 +77,33 @@ def test_it_gives_the_same_bytes_every_time_so_a_resend_is_identical() -> None:
 
 def test_it_sends_the_stored_bytes_of_a_message_queued_by_an_earlier_version() -> None:
     assert message_bytes(_row(raw=b"stored"), SENDER) == b"stored"
+
+
+def test_it_keeps_a_newline_in_a_name_or_subject_from_starting_a_header() -> None:
+    raw = message_bytes(
+        _row(
+            recipient_name="Dana Lead\nReply-To: harvest@attacker.example",
+            subject="DSCP-2026-00042: reminder\r\nBcc: harvest@attacker.example",
+        ),
+        SENDER,
+    )
+    message = _parse(raw)
+    assert message["reply-to"] is None and message["bcc"] is None
+    assert "Reply-To" in message["to"].addresses[0].display_name  # kept as text, harmlessly
+    head = raw.split(b"\n\n", 1)[0]
+    assert not any(line.startswith((b"Reply-To", b"Bcc")) for line in head.split(b"\n"))
+
+
+def test_it_writes_an_international_domain_in_idna() -> None:
+    message = _parse(message_bytes(_row(recipient_email="dana@école.example"), SENDER))
+    assert message["to"].addresses[0].addr_spec == "dana@xn--cole-9oa.example"
+
+
+def test_it_fails_one_message_to_a_non_ascii_mailbox_for_good_and_sends_the_rest(
+    tmp_path: Path,
+) -> None:
+    rows = [_row(id=1, recipient_email="daña@school.example"), _row(id=2)]
+    outcomes = FileMailer(tmp_path, SENDER).send_batch(rows)
+    assert outcomes[1].delivery is Delivery.PERMANENT and "SMTPUTF8" in outcomes[1].detail
+    assert outcomes[2].delivery is Delivery.SENT
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["00000002.eml"]

@@ -141,6 +141,11 @@ def test_it_writes_nothing_when_a_raise_has_bad_input(service: Service) -> None:
         service.raise_challenge(raise_request(start_level=3), MONDAY_7_DEC_10AM)
     with pytest.raises(InvalidInput, match="raiser-email: 'not-an-email' is not a valid"):
         service.raise_challenge(raise_request(raiser_email="not-an-email"), MONDAY_7_DEC_10AM)
+    with pytest.raises(InvalidInput, match="raiser-name: must be one line"):
+        service.raise_challenge(
+            raise_request(raiser_name="Dana Lead\nReply-To: x@attacker.example"),
+            MONDAY_7_DEC_10AM,
+        )
     with pytest.raises(InvalidInput, match="need-decision: 7 is not a level of need"):
         service.raise_challenge(raise_request(need_decision=7), MONDAY_7_DEC_10AM)
     with pytest.raises(NotFound, match="no organisation named 'Nowhere School'"):

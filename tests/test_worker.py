@@ -170,6 +170,28 @@ def test_it_builds_the_scheduler_with_the_agreed_job_settings() -> None:
     assert str(jobs_by_id["digest"].trigger) == "daily at 07:30 Europe/London"
 
 
+def _digest_next_run(digest_at: local_time) -> datetime:
+    built_scheduler = built(digest_at)
+    built_scheduler.start(paused=True)
+    try:
+        return {job.id: job for job in built_scheduler.get_jobs()}["digest"].next_run_time
+    finally:
+        built_scheduler.shutdown()
+
+
+def test_it_runs_todays_digest_at_start_when_its_time_has_passed() -> None:
+    now = datetime.now(LONDON)
+    if now.time() < local_time(0, 2) or now.time() > local_time(23, 57):
+        pytest.skip("too close to midnight for 'earlier today' and 'later today' to exist")
+    earlier = (now - timedelta(minutes=1)).time().replace(second=0, microsecond=0)
+    later = (now + timedelta(minutes=2)).time().replace(second=0, microsecond=0)
+    # Started after today's time: today's digest runs at once (it is sent once per date anyway).
+    assert now <= _digest_next_run(earlier) <= now + timedelta(seconds=10)
+    # Started before it: at today's time, as the trigger says.
+    slot = datetime.combine(now.date(), later, tzinfo=LONDON)
+    assert _digest_next_run(later) == slot
+
+
 def test_it_waits_for_the_pass_in_hand_when_signalled() -> None:
     stop, started, finished = threading.Event(), threading.Event(), threading.Event()
 
@@ -349,6 +371,14 @@ def test_it_is_unhealthy_when_the_last_sweep_is_too_old(raised: Cli) -> None:
     assert health(raised, "--max-sweep-age", "60", now="2026-12-07T10:47")[0] == 0
 
 
+def test_it_is_not_fooled_by_a_sweep_simulated_in_the_future(raised: Cli) -> None:
+    raised.ok("sweep", now="2026-12-07T10:00")
+    raised.ok("sweep", now="2027-06-01T10:00")  # someone trying --now, months ahead
+    code, out = health(raised, now="2026-12-07T11:00")
+    assert code == 1
+    assert out == "unhealthy: last successful sweep 60 min ago (limit 30 min)\n"
+
+
 def test_it_is_unhealthy_when_nothing_ever_swept(raised: Cli) -> None:
     code, out = health(raised, now="2026-12-07T10:10")
     assert code == 1
@@ -371,12 +401,12 @@ def test_it_is_unhealthy_while_emails_keep_failing(
     code, out = health(raised, now="2026-12-07T11:05")
     assert code == 1
     assert out == (
-        f"unhealthy: {pending} messages failing for over 60 min (0 failed, {pending} still "
-        "retrying), oldest id 1\n"
+        f"unhealthy: {pending} messages undelivered for over 60 min (0 failed, {pending} still "
+        "pending), oldest id 1\n"
     )
     data = json.loads(raised("health", "--json", now="2026-12-07T11:05").stdout)
     assert data["ok"] is False
-    assert data["failing"] == {"failed": 0, "retrying": pending, "oldest_id": 1}
+    assert data["failing"] == {"failed": 0, "pending": pending, "oldest_id": 1}
     assert data["last_sweep"]["minutes_ago"] == 0
 
 
