@@ -28,6 +28,7 @@ from escalation.workdays import utc
 
 log = logging.getLogger(__name__)
 SYSTEM = "system (sweep)"
+CLOSED_BY_HAND = "closed after the outcome check"
 
 
 def real_clock() -> datetime:
@@ -240,7 +241,9 @@ class Service:
             Event.CLOSE,
             who,
             now,
-            lambda _: {"closed_reason": f"closed by {who}: {reason}"},
+            # Who and why are in the chronology entry; the column holds the kind of closure
+            # (64 characters: a free-text reason would not fit, and failed on PostgreSQL).
+            lambda _: {"closed_reason": CLOSED_BY_HAND},
             reason,
         )
 

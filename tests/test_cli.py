@@ -669,11 +669,17 @@ def test_it_withdraws_and_closes_with_json(app: Cli) -> None:
         "--by",
         SCHOOL_DSL,
         "--reason",
-        "Other support in place",
+        "Other support is in place through the family's GP and the school nurse, reviewed weekly",
         now="2026-12-09T11:00",
     )
     assert data["reference"] == second
     assert data["state"] == "closed"
+    assert data["outcome"]["closed_reason"] == "closed after the outcome check"
+    last = json.loads(app.ok("chronology", second, "--format", "json").stdout)[-1]
+    assert (last["who"], last["factual_concern"]) == (
+        SCHOOL_DSL,
+        "Other support is in place through the family's GP and the school nurse, reviewed weekly",
+    )
 
 
 def test_it_prints_one_readable_line_without_json(raised: Cli) -> None:
