@@ -48,10 +48,9 @@ from sqlalchemy.orm import Session
 from escalation.digest_figures import AWAITING
 from escalation.machine import Event
 from escalation.models import Challenge, ChronologyEntry, Organisation, Stage, UTCDateTime
+from escalation.service import NOT_CONFIRMED
 from escalation.workdays import LONDON, Calendar
 
-# The sweep closes an unanswered outcome check with this reason (sweep._ACTIONS).
-NOT_CONFIRMED = "outcome not confirmed"
 _SQLITE_LOCAL_DATE = "escalation_local_date"
 
 Days = Counter[int]  # working days -> how many challenges (or levels) took that long

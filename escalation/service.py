@@ -29,6 +29,7 @@ from escalation.workdays import utc
 log = logging.getLogger(__name__)
 SYSTEM = "system (sweep)"
 CLOSED_BY_HAND = "closed after the outcome check"
+NOT_CONFIRMED = "outcome not confirmed"  # closed by the sweep: the outcome check went unanswered
 
 
 def real_clock() -> datetime:

@@ -29,7 +29,7 @@ from escalation.models import Challenge, Deadline
 from escalation.notices import Audience, Notice, NoticeKind, describe
 from escalation.planner import DeadlineKind, DeadlineStatus
 from escalation.protocol import ProtocolRegistry
-from escalation.service import SYSTEM, Service
+from escalation.service import NOT_CONFIRMED, SYSTEM, Service
 from escalation.workdays import to_local_iso, utc
 
 log = logging.getLogger(__name__)
@@ -331,6 +331,6 @@ _ACTIONS = {
         Event.REQUEST_OUTCOME, "Outcome check due: has the child's situation improved?"
     ),
     DeadlineKind.OUTCOME_CLOSE: _fire(
-        Event.CLOSE, "Outcome check not answered by {due}", closed_reason="outcome not confirmed"
+        Event.CLOSE, "Outcome check not answered by {due}", closed_reason=NOT_CONFIRMED
     ),
 }
