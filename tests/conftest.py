@@ -49,6 +49,20 @@ SERVICE_MANAGER = "Jo Service Manager"
 BUSINESS_MANAGER = "Pip Business Manager"
 
 
+# Marker strings for every field about the child or the concern: privacy tests put them in a
+# challenge and check that none reaches an email, a digest, a report or a log.
+PRIVACY_MARKERS = {
+    "child_ref": "MARKER-CHILDREF-7731",
+    "child_initials": "QZX",
+    "concern": "MARKER-CONCERN-5512 the family home",
+    "decision": "MARKER-DECISION-9904",
+    "evidence": "MARKER-EVIDENCE-4410",
+    "desired_outcome": "MARKER-OUTCOME-1187",
+    "voice_of_child": "MARKER-VOICE-2209",
+    "decision_ref": "MARKER-DECREF-6650",
+}
+
+
 def london(text_value: str) -> datetime:
     """A Europe/London wall-clock time, e.g. london("2026-12-07 10:00")."""
     return datetime.fromisoformat(text_value).replace(tzinfo=LONDON)

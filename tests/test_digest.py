@@ -38,6 +38,7 @@ from escalation.resources import templates_dir
 from escalation.service import Service
 from tests.conftest import (
     BUSINESS_MANAGER,
+    PRIVACY_MARKERS,
     SCHOOL,
     SCHOOL_DSL,
     SOCIAL_WORKER,
@@ -427,14 +428,7 @@ def test_it_sends_one_digest_to_each_partnership_contact(
 # --- What it says, and what it never says ----------------------------------------------------
 
 MARKERS = {
-    "child_ref": "MARKER-CHILDREF-7731",
-    "child_initials": "QZX",
-    "concern": "MARKER-CONCERN-5512 the family home",
-    "decision": "MARKER-DECISION-9904",
-    "evidence": "MARKER-EVIDENCE-4410",
-    "desired_outcome": "MARKER-OUTCOME-1187",
-    "voice_of_child": "MARKER-VOICE-2209",
-    "decision_ref": "MARKER-DECREF-6650",
+    **PRIVACY_MARKERS,
     "responding_team": "MARKER-TEAM-1290",
     "start_reason": "MARKER-START-3381",
 }

@@ -29,6 +29,7 @@ from escalation.service import Service
 from tests.conftest import (
     BUSINESS_MANAGER,
     FIXTURES,
+    PRIVACY_MARKERS,
     SCHOOL_DSL,
     SOCIAL_WORKER,
     london,
@@ -117,16 +118,7 @@ def test_it_writes_each_message_once_as_an_eml_file(mailing: Service, tmp_path: 
     assert all(r.status == OutboxStatus.SENT.value for r in rows(mailing.sessions))
 
 
-MARKERS = {
-    "child_ref": "MARKER-CHILDREF-7731",
-    "child_initials": "QZX",
-    "concern": "MARKER-CONCERN-5512 the family home",
-    "decision": "MARKER-DECISION-9904",
-    "evidence": "MARKER-EVIDENCE-4410",
-    "desired_outcome": "MARKER-OUTCOME-1187",
-    "voice_of_child": "MARKER-VOICE-2209",
-    "decision_ref": "MARKER-DECREF-6650",
-}
+MARKERS = PRIVACY_MARKERS
 
 
 def test_it_keeps_every_child_detail_out_of_every_email(mailing: Service, tmp_path: Path) -> None:

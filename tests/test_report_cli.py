@@ -27,19 +27,18 @@ from escalation.intake import Resolution
 from escalation.protocol import ProtocolRegistry
 from escalation.report_cells import financial_year
 from escalation.service import Service
-from tests.conftest import FIXTURES, SCHOOL_DSL, SOCIAL_WORKER, london, raise_request
+from tests.conftest import (
+    FIXTURES,
+    PRIVACY_MARKERS,
+    SCHOOL_DSL,
+    SOCIAL_WORKER,
+    london,
+    raise_request,
+)
 from tests.test_cli import ENV_VARIABLES, Cli
 
 FRIDAY_15_JAN_NOON = "2027-01-15T12:00"
-MARKERS = {
-    "child_ref": "MARKER-CHILDREF-7731",
-    "child_initials": "QZX",
-    "concern": "MARKER-CONCERN-5512",
-    "decision": "MARKER-DECISION-9904",
-    "evidence": "MARKER-EVIDENCE-4410",
-    "desired_outcome": "MARKER-OUTCOME-1187",
-    "voice_of_child": "MARKER-VOICE-2209",
-}
+MARKERS = PRIVACY_MARKERS
 DEVON_YEAR = ("--partnership", "devon", "--year", "2026-27")
 
 
