@@ -189,26 +189,40 @@ def _requester(session: Session, partnership: str) -> Callable[[datetime], Raise
     raising_name, responding_name = raising.name, responding.name
 
     def make(raised: datetime) -> RaiseRequest:
-        return RaiseRequest(
-            partnership=partnership,
-            raising_org=raising_name,
+        return prototype_request(
+            partnership,
+            raising_name,
+            responding_name,
+            raised,
             raiser_name=raiser.name if raiser else "Bench Raiser",
             raiser_email=raiser.email if raiser else None,
-            responding_org=responding_name,
-            child_ref="BENCH-PROTOTYPE",
-            child_initials="BP",
-            child_birth_year=raised.year - 10,
-            category="threshold",
-            decision="Referral judged below threshold (benchmark data)",
-            decision_date=(raised - timedelta(days=7)).date().isoformat(),
-            concern="Benchmark data: attendance falling; disclosures at school",
-            desired_outcome="A social work assessment",
-            voice_of_child="Benchmark data: the child says they are frightened at home",
-            need_raiser_view=4,
-            need_decision=2,
         )
 
     return make
+
+
+def prototype_request(
+    partnership: str, raising: str, responding: str, raised: datetime, **overrides: Any
+) -> RaiseRequest:
+    """The benchmark prototypes' challenge: fictional, the same for every fill."""
+    fields: dict[str, Any] = dict(
+        partnership=partnership,
+        raising_org=raising,
+        raiser_name="Bench Raiser",
+        responding_org=responding,
+        child_ref="BENCH-PROTOTYPE",
+        child_initials="BP",
+        child_birth_year=raised.year - 10,
+        category="threshold",
+        decision="Referral judged below threshold (benchmark data)",
+        decision_date=(raised - timedelta(days=7)).date().isoformat(),
+        concern="Benchmark data: attendance falling; disclosures at school",
+        desired_outcome="A social work assessment",
+        voice_of_child="Benchmark data: the child says they are frightened at home",
+        need_raiser_view=4,
+        need_decision=2,
+    )
+    return RaiseRequest(**(fields | overrides))
 
 
 def _due_raise_instant(protocol: Protocol, now: datetime) -> datetime:

@@ -29,7 +29,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
 from sqlalchemy import Engine
 
@@ -43,7 +43,7 @@ from escalation.intake import RaiseRequest, Resolution
 from escalation.outbox import OutboxNotifier
 from escalation.planner import DeadlineStatus
 from escalation.protocol import ProtocolRegistry
-from escalation.protocol_model import Category, Protocol
+from escalation.protocol_model import Protocol
 from escalation.service import Service
 from escalation.workdays import LONDON, utc
 
@@ -102,23 +102,13 @@ def build_prototype(
 def _request(
     protocol: Protocol, orgs: Organisations, scenario: Scenario, raised: datetime
 ) -> RaiseRequest:
-    return RaiseRequest(
-        partnership=protocol.partnership,
-        raising_org=orgs.raising_name,
+    return fill.prototype_request(
+        protocol.partnership,
+        orgs.raising_name,
+        orgs.responding_name,
+        raised,
         raiser_name=RAISER,
         raiser_email="bench.raiser@example.org",
-        responding_org=orgs.responding_name,
-        child_ref="BENCH-PROTOTYPE",
-        child_initials="BP",
-        child_birth_year=raised.year - 10,
-        category=Category.THRESHOLD.value,
-        decision="Referral judged below threshold (benchmark data)",
-        decision_date=(raised - timedelta(days=7)).date().isoformat(),
-        concern="Benchmark data: attendance falling; disclosures at school",
-        desired_outcome="A social work assessment",
-        voice_of_child="Benchmark data: the child says they are frightened at home",
-        need_raiser_view=4,
-        need_decision=2,
         urgent=scenario.urgent,
         start_level=scenario.start_level,
         start_reason="Risk to the child: benchmark data" if scenario.start_level > 1 else None,
