@@ -24,6 +24,7 @@ from escalation import db, directory, jobs, resources, store, sweep
 from escalation.config import Settings
 from escalation.emails import EmailRenderer
 from escalation.errors import CalendarError, EscalationError, ProtocolError
+from escalation.links import link_source
 from escalation.machine import mermaid
 from escalation.outbox import OutboxNotifier
 from escalation.protocol import ProtocolRegistry, describe, load_registry
@@ -68,7 +69,9 @@ class App:
 
     @cached_property
     def notifier(self) -> OutboxNotifier:
-        return OutboxNotifier(self.registry, self.renderer, self.settings.base_url)
+        base_url = self.settings.base_url
+        links = link_source(base_url, self.settings.secret_key)
+        return OutboxNotifier(self.registry, self.renderer, base_url, links)
 
     @cached_property
     def service(self) -> Service:

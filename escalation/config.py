@@ -45,6 +45,8 @@ class Settings:
     digest_days: str = "working"
     health_sweep_max_age: timedelta = timedelta(minutes=30)
     health_outbox_max_failing: timedelta = timedelta(hours=1)
+    secret_key: str | None = None
+    frontend_dir: Path | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, cwd: Path | None = None) -> Settings:
@@ -65,6 +67,8 @@ class Settings:
             health_outbox_max_failing=_minutes(
                 env, "ESCALATION_HEALTH_OUTBOX_MAX_FAILING_MINUTES", 60
             ),
+            secret_key=_secret_key(env.get("ESCALATION_SECRET_KEY")),
+            frontend_dir=_frontend_dir(env.get("ESCALATION_FRONTEND_DIR")),
         )
 
 
@@ -95,6 +99,29 @@ def _workflows_dir(raw: str | None) -> Path | None:
     path = Path(raw)
     if not path.is_dir():
         raise ConfigError(f"ESCALATION_WORKFLOWS_DIR: {raw!r} is not a directory")
+    return path
+
+
+def _secret_key(raw: str | None) -> str | None:
+    if not raw:
+        return None  # the database's own key (made on first use) signs links
+    if len(raw) < 32:
+        raise ConfigError(
+            "ESCALATION_SECRET_KEY: must be at least 32 characters (for example the output of "
+            "`python3 -c 'import secrets; print(secrets.token_hex(32))'`)"
+        )
+    return raw
+
+
+def _frontend_dir(raw: str | None) -> Path | None:
+    if not raw:
+        return None
+    path = Path(raw)
+    if not (path / "govuk-frontend" / "dist" / "govuk").is_dir():
+        raise ConfigError(
+            f"ESCALATION_FRONTEND_DIR: {raw!r} has no govuk-frontend/dist/govuk; point it at the "
+            "node_modules folder that `npm ci` made"
+        )
     return path
 
 

@@ -404,3 +404,66 @@ class JobRun(Base):
     finished_at: Mapped[datetime]
     ok: Mapped[bool] = mapped_column(Boolean)
     summary: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class AppSecret(Base):
+    """A secret the service made for itself, shared by every process through the database.
+
+    `link_key` signs the links in emails and the CSRF tokens; keeping it here means a worker on
+    one machine and the web service on another agree without configuration. ESCALATION_SECRET_KEY
+    overrides it.
+    """
+
+    __tablename__ = "app_secrets"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    value: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime]
+
+
+class WebSession(Base):
+    """A signed-in browser: the cookie holds a random token, this row only its SHA-256.
+
+    `organisation_id` and `email` say who it is (their roles are the directory's contacts with
+    that email at that organisation, read on every request, so a change to the directory takes
+    effect at once). `scope_reference` is set when they came from a challenge's email link: the
+    session then reaches that one challenge and nothing else.
+    """
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    email: Mapped[str] = mapped_column(String(320))
+    name: Mapped[str] = mapped_column(String(200))
+    scope_reference: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]
+
+
+class UsedLink(Base):
+    """A sign-in or challenge link that has been used: a second use finds this row and fails."""
+
+    __tablename__ = "used_links"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    purpose: Mapped[str] = mapped_column(String(16))  # sign-in | challenge
+    used_at: Mapped[datetime]
+    expires_at: Mapped[datetime]  # after this the link fails anyway: the row may be pruned
+
+
+class ApiToken(Base):
+    """A partner system's key to the JSON API, acting for one organisation; only its hash."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    label: Mapped[str] = mapped_column(String(200))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(200))
+    revoked_at: Mapped[datetime | None]
+    organisation: Mapped[Organisation] = relationship()

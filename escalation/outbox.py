@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -19,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from escalation import store
 from escalation.emails import EmailContext, EmailRenderer, RenderedEmail
+from escalation.links import Links
 from escalation.models import Challenge, OutboxStatus
 from escalation.notices import Audience, Notice, NoticeKind
 from escalation.protocol import ProtocolRegistry
@@ -34,10 +36,14 @@ class OutboxNotifier:
         registry: ProtocolRegistry,
         renderer: EmailRenderer,
         base_url: str,
+        links: Callable[[Session, datetime], Links] | None = None,
     ) -> None:
         self.registry = registry
         self.renderer = renderer
         self.base_url = base_url.rstrip("/")
+        # With `links`, every reader gets their own signed link that signs them in to this one
+        # challenge; without (tests of rendering), the plain page address.
+        self.links = links
         self.domain = urlsplit(self.base_url).hostname or "localhost"
 
     def queue(
@@ -47,8 +53,10 @@ class OutboxNotifier:
         found = addressees(session, challenge, protocol, notice)
         lines = []
         for recipient in found.recipients:
-            context = self._context(challenge, protocol, notice, recipient)
-            self._enqueue(session, challenge, context, recipient, f"{event_key}:{notice.kind}", now)
+            key = f"{event_key}:{notice.kind}"
+            link = self._link(session, challenge, recipient, key, now)
+            context = self._context(challenge, protocol, notice, recipient, link=link)
+            self._enqueue(session, challenge, context, recipient, key, now)
             lines.append(f"email to {recipient.name} ({recipient.role})")
         for gap in found.gaps:
             lines.append(gap.describe())
@@ -105,8 +113,9 @@ class OutboxNotifier:
             return [f"no admin contact in {challenge.partnership} to alert"]
         for admin in admins:
             recipient = Recipient(admin.email, admin.name, admin.role, Audience.ADMIN)
+            link = self._link(session, challenge, recipient, event_key, now)
             context = self._context(
-                challenge, protocol, notice, recipient, "undeliverable", problem
+                challenge, protocol, notice, recipient, "undeliverable", problem, link
             )
             self._enqueue(session, challenge, context, recipient, event_key, now)
         return [f"admin alerted: {problem}"]
@@ -119,6 +128,7 @@ class OutboxNotifier:
         recipient: Recipient,
         kind: str | None = None,
         problem: str | None = None,
+        link: str | None = None,
     ) -> EmailContext:
         level = notice.level
         stage = challenge.current_stage
@@ -135,11 +145,21 @@ class OutboxNotifier:
             recipient_role=recipient.role,
             audience=recipient.audience.value,
             due_at=notice.due_at,
-            link=f"{self.base_url}/challenges/{challenge.reference}",
+            link=link or f"{self.base_url}/challenges/{challenge.reference}",
             immediate_risk=protocol.immediate_risk,
             response_kind=stage.response_kind if stage is not None else None,
             outcome=challenge.outcome,
             problem=problem,
+        )
+
+    def _link(
+        self, session: Session, challenge: Challenge, recipient: Recipient, key: str, now: datetime
+    ) -> str | None:
+        if self.links is None:
+            return None
+        nonce_from = f"{challenge.reference}:{key}:{recipient.email.lower()}"
+        return self.links(session, now).challenge_url(
+            challenge.reference, recipient.email, now, nonce_from
         )
 
     def _enqueue(

@@ -31,3 +31,8 @@ def _data_dir(name: str, override: Path | str | None) -> Path:
     if installed.is_dir():
         return installed
     return _PACKAGE.parent / name
+
+
+def package_root() -> Path:
+    """The folder above the package: the checkout, for a source or editable install."""
+    return _PACKAGE.parent

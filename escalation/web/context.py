@@ -1,0 +1,123 @@
+"""What every request handler needs, built once per app: settings, database, service, templates."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+from jinja2 import ChoiceLoader, Environment, FileSystemLoader, PackageLoader, PrefixLoader
+from sqlalchemy.orm import Session, sessionmaker
+from starlette.concurrency import run_in_threadpool
+from starlette.templating import Jinja2Templates
+
+from escalation import resources
+from escalation.config import ConfigError, Settings
+from escalation.links import Links, link_source
+from escalation.protocol import ProtocolRegistry
+from escalation.service import Service, real_clock
+from escalation.workdays import to_local_iso
+
+T = TypeVar("T")
+
+
+@dataclass
+class Web:
+    settings: Settings
+    sessions: sessionmaker[Session]
+    registry: ProtocolRegistry
+    service: Service
+    frontend_dir: Path
+    clock: Callable[[], datetime] = real_clock
+    templates: Jinja2Templates = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.templates = Jinja2Templates(env=template_environment())
+        self._links = link_source(self.settings.base_url, self.settings.secret_key)
+
+    def now(self) -> datetime:
+        return self.clock()
+
+    def links(self, session: Session) -> Links:
+        return self._links(session, self.now())
+
+    def csrf_token(self, session: Session, seed: str) -> str:
+        key = self.links(session).key
+        return hmac.new(key.encode(), f"csrf:{seed}".encode(), hashlib.sha256).hexdigest()
+
+    async def run(self, func: Callable[..., T], *args: Any) -> T:
+        """Run blocking database work off the event loop."""
+        return await run_in_threadpool(func, *args)
+
+
+def template_environment() -> Environment:
+    """Our page templates first, then the GOV.UK Frontend macros under `govuk_frontend_jinja/`.
+
+    Not StrictUndefined (our emails use it): the GOV.UK macros read optional parameters that
+    callers leave out, exactly as their Nunjucks originals do.
+    """
+    env = Environment(
+        loader=ChoiceLoader(
+            [
+                FileSystemLoader(resources.templates_dir() / "web"),
+                PrefixLoader({"govuk_frontend_jinja": PackageLoader("govuk_frontend_jinja")}),
+            ]
+        ),
+        autoescape=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["uk_datetime"] = uk_datetime
+    env.filters["uk_date"] = uk_date
+    return env
+
+
+def uk_datetime(instant: datetime | None) -> str:
+    if instant is None:
+        return ""
+    local = datetime.fromisoformat(to_local_iso(instant))
+    return local.strftime("%-d %B %Y at %-I:%M%p").replace("AM", "am").replace("PM", "pm")
+
+
+def uk_date(instant: datetime | None) -> str:
+    if instant is None:
+        return ""
+    return datetime.fromisoformat(to_local_iso(instant)).strftime("%-d %B %Y")
+
+
+def find_frontend(settings: Settings) -> Path:
+    """The node_modules folder holding govuk-frontend (installed by `npm ci`)."""
+    if settings.frontend_dir is not None:
+        return settings.frontend_dir
+    for candidate in (Path.cwd() / "node_modules", resources.package_root() / "node_modules"):
+        if (candidate / "govuk-frontend" / "dist" / "govuk").is_dir():
+            return candidate
+    raise ConfigError(
+        "ESCALATION_FRONTEND_DIR: govuk-frontend is not installed here; run `npm ci` in the "
+        "escalation checkout (it reads package-lock.json), or set ESCALATION_FRONTEND_DIR to "
+        "the node_modules folder that holds it"
+    )
+
+
+def build(settings: Settings, clock: Callable[[], datetime] = real_clock) -> Web:
+    """The web service's parts, from settings; fails fast (ConfigError, a schema not at head,
+    govuk-frontend not installed) before the server starts listening."""
+    from escalation import db
+    from escalation.emails import EmailRenderer
+    from escalation.outbox import OutboxNotifier
+    from escalation.protocol import load_registry
+
+    engine = db.make_engine(settings.database_url)
+    db.require_current_schema(engine)
+    sessions = db.session_factory(engine)
+    registry = load_registry(settings.workflows_dir or resources.workflows_dir())
+    links = link_source(settings.base_url, settings.secret_key)
+    notifier = OutboxNotifier(
+        registry, EmailRenderer(resources.templates_dir()), settings.base_url, links
+    )
+    service = Service(sessions, registry, notifier)
+    return Web(settings, sessions, registry, service, find_frontend(settings), clock)

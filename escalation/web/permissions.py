@@ -1,0 +1,65 @@
+"""What a reader may do to a challenge they can see: by their side of it and their role.
+
+The state machine says which events the challenge allows now; this says which of those this
+reader may record. The raising side accepts, escalates, withdraws and answers the outcome check;
+the responding side acknowledges and responds; either side (or the partnership) records a pause,
+a resumption or an agreed extension; a senior manager of either side, or the partnership,
+records a resolution; only the partnership closes one by hand.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from escalation.machine import Event
+from escalation.models import Challenge
+from escalation.protocol_model import Role
+from escalation.web.auth import API_ROLE, Principal
+
+
+class Side(StrEnum):
+    RAISER = "raiser"
+    RESPONDER = "responder"
+    PARTNERSHIP = "partnership"
+
+
+RAISER_EVENTS = frozenset(
+    {Event.ACCEPT, Event.ESCALATE, Event.WITHDRAW, Event.OUTCOME, Event.REOPEN}
+)
+RESPONDER_EVENTS = frozenset({Event.ACKNOWLEDGE, Event.RESPOND})
+EITHER_SIDE_EVENTS = frozenset({Event.PAUSE, Event.RESUME, Event.EXTEND})
+RESOLVE_ROLES = frozenset({Role.SENIOR_MANAGER.value, Role.PARTNERSHIP.value, Role.ADMIN.value})
+
+
+def sides(principal: Principal, challenge: Challenge) -> set[Side]:
+    found = set()
+    if principal.organisation_id == challenge.raising_org_id:
+        found.add(Side.RAISER)
+    if principal.organisation_id == challenge.responding_org_id:
+        found.add(Side.RESPONDER)
+    if principal.is_partnership and principal.partnership == challenge.partnership:
+        found.add(Side.PARTNERSHIP)
+    return found
+
+
+def may(principal: Principal, challenge: Challenge, event: Event) -> bool:
+    """Whether this reader may record `event` (whether the state allows it is the machine's)."""
+    on = sides(principal, challenge)
+    if not on:
+        return False
+    if event in RAISER_EVENTS:
+        return Side.RAISER in on
+    if event in RESPONDER_EVENTS:
+        return Side.RESPONDER in on
+    if event in EITHER_SIDE_EVENTS:
+        return True
+    if event is Event.RESOLVE:
+        return Side.PARTNERSHIP in on or bool(principal.roles & (RESOLVE_ROLES | {API_ROLE}))
+    if event is Event.CLOSE:
+        return Side.PARTNERSHIP in on
+    return False
+
+
+def actions(principal: Principal, challenge: Challenge, allowed_now: list[str]) -> list[Event]:
+    """The events this reader may record now, in the protocol's order."""
+    return [Event(name) for name in allowed_now if may(principal, challenge, Event(name))]

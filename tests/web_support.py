@@ -1,0 +1,113 @@
+"""Builders for the web tests: an app over the test database, and signed-in browsers.
+
+`web_app(engine)` builds the real app (real service, outbox notifier with signed links) on the
+test's database with the web directory loaded; `browser(app)` is a TestClient on
+http://localhost (cookies are Secure elsewhere); `sign_in_as(web, client, email)` starts a
+session the way a used sign-in link does, without the email round trip (the journey and the
+sign-in tests do the round trip); `csrf(client)` is the form token for that browser.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from fastapi import FastAPI
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from escalation import db, directory, resources, store_web
+from escalation.config import Settings
+from escalation.emails import EmailRenderer
+from escalation.links import link_source
+from escalation.models import Contact, OutboxMessage
+from escalation.outbox import OutboxNotifier
+from escalation.protocol import load_registry
+from escalation.service import Service, real_clock
+from escalation.web.app import create_app
+from escalation.web.auth import SESSION_COOKIE
+from escalation.web.context import Web
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")  # starlette's note about httpx2, imported once here
+    from fastapi.testclient import TestClient
+
+FIXTURES = Path(__file__).parent / "fixtures"
+FRONTEND = resources.package_root() / "node_modules"
+BASE_URL = "http://localhost"
+
+# Web personas, by email (tests/fixtures/web_directory.csv)
+SCHOOL_DSL_EMAIL = "dsl@ashcombe.example.org"  # Ashcombe Primary School (devon) dsl + line_manager
+HEAD_EMAIL = "head@ashcombe.example.org"  # Ashcombe senior_manager
+SOCIAL_WORKER_EMAIL = "frontdoor.sw@devon.example.org"  # Devon Front Door practitioner
+SERVICE_MANAGER_EMAIL = "frontdoor.sm@devon.example.org"  # Devon Front Door senior_manager
+DEVON_PARTNERSHIP_EMAIL = "business.unit@dscp.example.org"  # Devon SCP Business Unit
+DEVON_ADMIN_EMAIL = "admin@dscp.example.org"  # Devon SCP Business Unit admin
+OTHER_SCHOOL_EMAIL = "dsl@bramble.example.org"  # Bramble Academy: devon, not a party
+PLYMOUTH_SCHOOL_EMAIL = "dsl@cattedown.example.org"  # Cattedown Primary School: plymouth
+PLYMOUTH_PARTNERSHIP_EMAIL = "business.unit@pscp.example.org"  # Plymouth SCP Business Unit
+
+
+def web_app(
+    engine: Engine, clock: Callable[[], datetime] = real_clock, base_url: str = BASE_URL
+) -> tuple[Web, FastAPI]:
+    settings = Settings.from_env({"ESCALATION_BASE_URL": base_url})
+    sessions = db.session_factory(engine)
+    registry = load_registry(resources.workflows_dir())
+    directory.import_csv(sessions, FIXTURES / "web_directory.csv", registry.partnerships())
+    links = link_source(base_url)
+    notifier = OutboxNotifier(registry, EmailRenderer(), base_url, links)
+    service = Service(sessions, registry, notifier)
+    web = Web(settings, sessions, registry, service, FRONTEND, clock)
+    return web, create_app(web)
+
+
+def browser(app: FastAPI) -> TestClient:
+    return TestClient(app, base_url=BASE_URL, follow_redirects=False)
+
+
+def sign_in_as(
+    web: Web, client: TestClient, email: str, scope_reference: str | None = None
+) -> None:
+    """Start a session for the directory contact with `email` (their first organisation)."""
+    now = web.now()
+    with web.sessions.begin() as session:
+        contact = _contact(session, email)
+        token = store_web.start_session(
+            session,
+            contact.organisation,
+            email,
+            contact.name,
+            scope_reference,
+            now,
+            now + timedelta(hours=8),
+        )
+    client.cookies.set(SESSION_COOKIE, token, domain="localhost.local")
+
+
+def _contact(session: Session, email: str) -> Contact:
+    found = session.scalars(select(Contact).where(Contact.email == email)).first()
+    assert found is not None, f"{email} is not in web_directory.csv"
+    return found
+
+
+def csrf(client: TestClient, path: str = "/sign-in") -> str:
+    """The CSRF token of this browser (GETting a page sets its cookie the first time)."""
+    page = client.get(path)
+    found = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert found is not None, f"no CSRF field on {path}"
+    return found.group(1)
+
+
+def outbox_links(web: Web, email: str) -> list[str]:
+    """The links in the emails queued for `email`, oldest first."""
+    with web.sessions() as session:
+        rows = session.scalars(
+            select(OutboxMessage)
+            .where(OutboxMessage.recipient_email == email)
+            .order_by(OutboxMessage.id)
+        ).all()
+        return [link for row in rows for link in re.findall(r"https?://\S+", row.text_body)]
