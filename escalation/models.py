@@ -443,6 +443,22 @@ class WebSession(Base):
     ended_at: Mapped[datetime | None]
 
 
+class RaiseDraft(Base):
+    """The answers of a challenge being raised, page by page, until it is submitted.
+
+    Kept on the server (never in a cookie: the answers are about a child), one per browser
+    session, deleted when the challenge is raised or the session ends.
+    """
+
+    __tablename__ = "raise_drafts"
+
+    web_session_id: Mapped[int] = mapped_column(
+        ForeignKey("web_sessions.id", ondelete="CASCADE"), primary_key=True
+    )
+    answers: Mapped[dict[str, Any]] = mapped_column(JSON)
+    updated_at: Mapped[datetime]
+
+
 class UsedLink(Base):
     """A sign-in or challenge link that has been used: a second use finds this row and fails."""
 

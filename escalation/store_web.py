@@ -7,8 +7,9 @@ import hashlib
 import secrets
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ColumnElement, func, or_, select, update
+from sqlalchemy import ColumnElement, delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -19,6 +20,7 @@ from escalation.models import (
     Challenge,
     Contact,
     Organisation,
+    RaiseDraft,
     UsedLink,
     WebSession,
 )
@@ -182,3 +184,30 @@ def visible(
     if scope_reference is not None:
         clause = clause & (Challenge.reference == scope_reference)
     return clause
+
+
+# -- the raise-a-challenge draft -------------------------------------------------------------------
+
+
+def session_id(session: Session, token: str) -> int | None:
+    return session.scalar(select(WebSession.id).where(WebSession.token_hash == digest(token)))
+
+
+def draft(session: Session, web_session_id: int) -> dict[str, Any]:
+    found = session.get(RaiseDraft, web_session_id)
+    return dict(found.answers) if found is not None else {}
+
+
+def save_draft(
+    session: Session, web_session_id: int, answers: dict[str, Any], now: datetime
+) -> None:
+    found = session.get(RaiseDraft, web_session_id)
+    if found is None:
+        session.add(RaiseDraft(web_session_id=web_session_id, answers=answers, updated_at=now))
+    else:
+        found.answers = answers
+        found.updated_at = now
+
+
+def drop_draft(session: Session, web_session_id: int) -> None:
+    session.execute(delete(RaiseDraft).where(RaiseDraft.web_session_id == web_session_id))

@@ -38,6 +38,17 @@ def upgrade() -> None:
         sa.Column("ended_at", sa.DateTime(timezone=True), nullable=True),
     )
     op.create_table(
+        "raise_drafts",
+        sa.Column(
+            "web_session_id",
+            sa.Integer(),
+            sa.ForeignKey("web_sessions.id", ondelete="CASCADE"),
+            primary_key=True,
+        ),
+        sa.Column("answers", sa.JSON(), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    )
+    op.create_table(
         "used_links",
         sa.Column("token_hash", sa.String(length=64), primary_key=True),
         sa.Column("purpose", sa.String(length=16), nullable=False),
@@ -63,5 +74,6 @@ def downgrade() -> None:
     op.drop_index("ix_api_tokens_organisation_id", table_name="api_tokens")
     op.drop_table("api_tokens")
     op.drop_table("used_links")
+    op.drop_table("raise_drafts")
     op.drop_table("web_sessions")
     op.drop_table("app_secrets")
