@@ -129,6 +129,7 @@ def main(ctx: click.Context, now: datetime | None) -> None:
     Then, all the time:  escalation worker   (sweep, emails and the daily digest on a schedule)
     or from cron:        escalation sweep && escalation dispatch, and escalation digest daily
     Monitoring:          escalation health   (exit 0 healthy, 1 a problem, 2 no database)
+    Web pages and API:   escalation serve    (after `npm ci`; first admin: escalation admin add)
     """
     try:
         ctx.obj = App(now)
@@ -365,12 +366,13 @@ def sweep_command(app: App, batch_size: int, as_json: bool) -> None:
 
 
 def _register_subcommands() -> None:
-    from escalation import cli_events, cli_mail, cli_report, cli_worker, demo
+    from escalation import cli_events, cli_mail, cli_report, cli_web, cli_worker, demo
 
     cli_events.register(main)
     cli_mail.register(main)
     cli_report.register(main)
     cli_worker.register(main)
+    cli_web.register(main)
     main.add_command(demo.demo_command)
 
 

@@ -118,9 +118,16 @@ def import_csv(
         text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
         raise ImportProblem(f"{path}: cannot be read ({exc})") from exc
-    rows = read_rows(text, path.name, partnerships)
+    return import_text(sessions, text, path.name, partnerships)
+
+
+def import_text(
+    sessions: sessionmaker[Session], text: str, source: str, partnerships: list[str]
+) -> ImportResult:
+    """Import directory rows (CSV with the header line) in one transaction: all or nothing."""
+    rows = read_rows(text, source, partnerships)
     with sessions.begin() as session:
-        return _write(session, rows, path.name)
+        return _write(session, rows, source)
 
 
 def _write(session: Session, rows: list[Row], source: str) -> ImportResult:
