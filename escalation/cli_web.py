@@ -43,7 +43,7 @@ def serve_command(
     app: App, host: str, port: int, workers: int, forwarded_allow_ips: str | None
 ) -> None:
     """Run the web service: the pages for schools, responders and the partnership, and the
-    JSON API (documented at /api/docs).
+    JSON API (documented at /api, its OpenAPI document at /api/openapi.json).
 
     It needs the database at the current schema (`escalation db upgrade`) and the front-end
     packages (`npm ci` in the checkout, or ESCALATION_FRONTEND_DIR). Emails it queues (sign-in

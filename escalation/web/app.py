@@ -30,7 +30,9 @@ def create_app(web: Web) -> FastAPI:
         version="1",
         description=API_DESCRIPTION,
         openapi_url="/api/openapi.json",
-        docs_url="/api/docs",
+        # Swagger UI loads its scripts from a CDN: not on a service about children, and not on
+        # a closed network. /api is our own page, drawn from the same OpenAPI document.
+        docs_url=None,
         redoc_url=None,
     )
     app.state.web = web

@@ -44,6 +44,23 @@ async def accessibility(request: Request) -> Response:
     return await render(request, "accessibility.html", {"title": "Accessibility statement"})
 
 
+@router.get("/api", response_class=HTMLResponse)
+async def api_guide(request: Request) -> Response:
+    """The JSON API's operations, from its OpenAPI document, for partners' developers."""
+    document = request.app.openapi()
+    operations = [
+        {"method": method.upper(), "path": path, "summary": details.get("summary", "")}
+        for path, methods in document.get("paths", {}).items()
+        for method, details in methods.items()
+    ]
+    context = {
+        "title": "API for partner systems",
+        "description": document["info"].get("description", ""),
+        "operations": operations,
+    }
+    return await render(request, "api_guide.html", context)
+
+
 # -- the sign-in page and its emailed link -----------------------------------------------------
 
 
