@@ -126,7 +126,7 @@ def admin_add(app: App, partnership: str, name: str, email: str, unit: str | Non
 
 @click.group("api-tokens")
 def tokens_group() -> None:
-    """Keys for partners' case-management systems to use the JSON API (/api/docs)."""
+    """Keys for partners' case-management systems to use the JSON API (see /api)."""
 
 
 @tokens_group.command("create")
