@@ -202,9 +202,22 @@ def chronology_export(entries: Sequence[ChronologyEntry], fmt: str) -> str:
         buffer = io.StringIO()
         writer = csv.DictWriter(buffer, fieldnames=CHRONOLOGY_COLUMNS, lineterminator="\n")
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows(
+            {key: spreadsheet_safe(value) for key, value in row.items()} for row in rows
+        )
         return buffer.getvalue()
     return "\n\n".join(_entry_text(entry, row) for entry, row in zip(entries, rows, strict=True))
+
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value: Any) -> Any:
+    """Free text opened in a spreadsheet must stay text: a cell starting like a formula gets a
+    leading apostrophe (OWASP's advice against CSV injection)."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
 
 
 def _entry_text(entry: ChronologyEntry, row: dict[str, Any]) -> str:

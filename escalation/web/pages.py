@@ -53,6 +53,8 @@ async def render(
     }
     values.update(context or {})
     response = web.templates.TemplateResponse(request, template, values, status_code=status)
+    # Pages show details of children to the signed-in: never kept by the browser or a proxy.
+    response.headers["Cache-Control"] = "no-store"
     if new:
         set_csrf_cookie(request, response, seed)
     return response

@@ -4,7 +4,7 @@ The state machine says which events the challenge allows now; this says which of
 reader may record. The raising side accepts, escalates, withdraws and answers the outcome check;
 the responding side acknowledges and responds; either side (or the partnership) records a pause,
 a resumption or an agreed extension; a senior manager of either side, or the partnership,
-records a resolution; only the partnership closes one by hand.
+records a resolution; the raiser or the partnership closes one after the outcome check.
 """
 
 from __future__ import annotations
@@ -55,8 +55,8 @@ def may(principal: Principal, challenge: Challenge, event: Event) -> bool:
         return True
     if event is Event.RESOLVE:
         return Side.PARTNERSHIP in on or bool(principal.roles & (RESOLVE_ROLES | {API_ROLE}))
-    if event is Event.CLOSE:
-        return Side.PARTNERSHIP in on
+    if event is Event.CLOSE:  # after the outcome check: the raiser who answered, or the partnership
+        return bool(on & {Side.RAISER, Side.PARTNERSHIP})
     return False
 
 
