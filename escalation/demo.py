@@ -121,6 +121,13 @@ def run_demo(folder: Path, echo: Callable[[str], None]) -> Path:
     echo("Explore it, e.g.:")
     echo(f"  ESCALATION_DATABASE_URL=sqlite:///{database} escalation show DSCP-2026-00002")
     echo(f"  ESCALATION_DATABASE_URL=sqlite:///{database} escalation chronology DSCP-2026-00002")
+    echo("In a browser (after `npm ci`): serve it, ask for a sign-in link for")
+    echo("dsl@ashcombe.example.org at http://localhost:8000/sign-in, then `dispatch` writes the")
+    echo(f"email with the link to {mailer.folder}:")
+    echo(f"  export ESCALATION_DATABASE_URL=sqlite:///{database}")
+    echo(f"  export ESCALATION_OUTBOX_DIR={mailer.folder}")
+    echo("  escalation serve &")
+    echo("  escalation dispatch      # after asking for the link")
     return database
 
 
