@@ -49,6 +49,10 @@ class RaiseRequest:
     urgent: bool = False
     start_level: int = 1
     start_reason: str | None = None
+    # The web and the API know the organisations' ids: names are unique only within a
+    # partnership. When given, an id wins over the name.
+    raising_org_id: int | None = None
+    responding_org_id: int | None = None
 
 
 @dataclass(frozen=True)

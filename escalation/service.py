@@ -79,8 +79,10 @@ class Service:
         protocol = self._protocol_for(request.partnership)
         level, reason = intake.start_level(request.start_level, request.start_reason, protocol)
         fields = _raise_fields(request, protocol, now)
-        raising = _organisation(session, "raising-org", request.raising_org)
-        responding = _organisation(session, "responding-org", request.responding_org)
+        raising = _organisation(session, "raising-org", request.raising_org, request.raising_org_id)
+        responding = _organisation(
+            session, "responding-org", request.responding_org, request.responding_org_id
+        )
         if raising.id == responding.id:
             raise InvalidInput("responding-org", "must differ from the raising organisation")
         year = now.astimezone(protocol.calendar().tz).year
@@ -384,8 +386,15 @@ class Service:
         )
 
 
-def _organisation(session: Session, field: str, name: str) -> Organisation:
+def _organisation(
+    session: Session, field: str, name: str, organisation_id: int | None = None
+) -> Organisation:
     """The named organisation; a miss names the option, e.g. `raising-org: no organisation …`."""
+    if organisation_id is not None:
+        found = session.get(Organisation, organisation_id)
+        if found is None:
+            raise NotFound(f"{field}: no organisation with id {organisation_id}")
+        return found
     try:
         return store.find_organisation(session, intake.text(field, name))
     except NotFound as exc:

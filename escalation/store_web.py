@@ -97,11 +97,17 @@ def find_session(session: Session, token: str, now: datetime) -> WebSession | No
 
 
 def end_session(session: Session, token: str, now: datetime) -> None:
+    """Sign out: the session stops working, and a half-raised challenge's answers (about a
+    child) go with it."""
+    found = session_id(session, token)
+    if found is None:
+        return
     session.execute(
         update(WebSession)
-        .where(WebSession.token_hash == digest(token), WebSession.ended_at.is_(None))
+        .where(WebSession.id == found, WebSession.ended_at.is_(None))
         .values(ended_at=now)
     )
+    drop_draft(session, found)
 
 
 # -- who someone is --------------------------------------------------------------------------------

@@ -5,6 +5,9 @@ test's database with the web directory loaded; `browser(app)` is a TestClient on
 http://localhost (cookies are Secure elsewhere); `sign_in_as(web, client, email)` starts a
 session the way a used sign-in link does, without the email round trip (the journey and the
 sign-in tests do the round trip); `csrf(client)` is the form token for that browser.
+
+Import TestClient from here, not from fastapi.testclient: starlette warns about httpx there,
+and pytest turns warnings into errors at collection.
 """
 
 from __future__ import annotations
