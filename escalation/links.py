@@ -44,6 +44,7 @@ class LinkClaim:
     organisation_id: int | None  # sign-in links: the organisation the reader signs in for
     reference: str | None  # challenge links: the one challenge it opens
     expires_at: datetime
+    next_path: str | None  # sign-in links: the page they were on when asked to sign in
     token_hash: str
 
 
@@ -56,11 +57,19 @@ class Links:
         self._challenge = URLSafeSerializer(key, salt=Purpose.CHALLENGE.value)
         self.base_url = base_url.rstrip("/")
 
-    def sign_in_url(self, email: str, organisation_id: int, now: datetime) -> str:
+    def sign_in_url(
+        self, email: str, organisation_id: int, now: datetime, next_path: str = ""
+    ) -> str:
         expires = int((now + SIGN_IN_LIFETIME).timestamp())
-        token = self._sign_in.dumps(
-            {"e": email.lower(), "o": organisation_id, "x": expires, "n": secrets.token_hex(8)}
-        )
+        payload = {
+            "e": email.lower(),
+            "o": organisation_id,
+            "x": expires,
+            "n": secrets.token_hex(8),
+        }
+        if next_path:
+            payload["p"] = next_path
+        token = self._sign_in.dumps(payload)
         return f"{self.base_url}/sign-in/{token}"
 
     def challenge_url(self, reference: str, email: str, now: datetime, nonce_from: str) -> str:
@@ -84,6 +93,7 @@ class Links:
                 organisation_id=int(data["o"]) if purpose is Purpose.SIGN_IN else None,
                 reference=str(data["r"]) if purpose is Purpose.CHALLENGE else None,
                 expires_at=expires_at,
+                next_path=str(data["p"]) if "p" in data else None,
                 token_hash=token_hash(token),
             )
         except (BadSignature, KeyError, TypeError, ValueError):

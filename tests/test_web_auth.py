@@ -214,3 +214,21 @@ def test_it_keeps_only_the_hash_of_session_and_link_tokens(engine: Engine) -> No
     assert stored == [store_web.digest(cookie)]
     assert [u.purpose for u in used] == [Purpose.SIGN_IN.value]
     assert used[0].token_hash == store_web.digest(link.rsplit("/", 1)[1])
+
+
+def test_it_returns_to_the_page_that_asked_for_sign_in(engine: Engine) -> None:
+    web, app = web_app(engine)
+    reference = web.service.raise_challenge(raise_request(), MONDAY_MORNING)
+    client = browser(app)
+    asked = client.get(f"/challenges/{reference}")
+    assert asked.status_code == 403 and f"/sign-in?next=/challenges/{reference}" in asked.text
+    token = csrf(client)
+    page = client.post(
+        "/sign-in",
+        data={"csrf_token": token, "email": SCHOOL_DSL_EMAIL, "next": f"/challenges/{reference}"},
+    )
+    assert page.status_code == 200
+    [link] = [x for x in outbox_links(web, SCHOOL_DSL_EMAIL) if "/sign-in/" in x]
+    used = client.post(_path(link), data={"csrf_token": token})
+    assert used.headers["location"] == f"/challenges/{reference}"
+    assert client.get(used.headers["location"]).status_code == 200

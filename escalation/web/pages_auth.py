@@ -6,6 +6,7 @@ fetch every link in an email would otherwise use up a one-time link before its r
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -110,7 +111,9 @@ def _send_sign_in_links(web: Web, address: str, next_url: str) -> None:
             if contact.organisation_id in seen:
                 continue
             seen.add(contact.organisation_id)
-            link = web.links(session).sign_in_url(contact.email, contact.organisation_id, now)
+            link = web.links(session).sign_in_url(
+                contact.email, contact.organisation_id, now, next_url
+            )
             queue_sign_in(session, contact, contact.organisation, link, now)
 
 
@@ -127,14 +130,25 @@ async def sign_in_link(request: Request, token: str) -> Response:
 
 @router.post("/sign-in/{token}", response_class=HTMLResponse)
 async def sign_in_use(request: Request, token: str) -> Response:
+    return await _use(request, Purpose.SIGN_IN, token, _use_sign_in)
+
+
+async def _use(
+    request: Request, purpose: Purpose, token: str, use: Callable[[Web, LinkClaim], Started]
+) -> Response:
+    """Use a link (once: `use` records it) and start the session it grants."""
     web: Web = request.app.state.web
     await read_form(request)
     try:
-        claim = web_read(web, Purpose.SIGN_IN, token)
-        started = await web.run(_use_sign_in, web, claim)
+        claim = web_read(web, purpose, token)
+        started = await web.run(use, web, claim)
     except LinkRefused as exc:
         return await _refused(request, str(exc))
-    response = see_other(_safe_next(request.query_params.get("next")) or "/challenges")
+    if claim.reference:
+        target = f"/challenges/{claim.reference}"
+    else:  # back to the page that asked them to sign in (checked again: the link is signed)
+        target = _safe_next(claim.next_path) or "/challenges"
+    response = see_other(target)
     set_session_cookie(request, response, started.token, started.expires_at)
     return response
 
@@ -194,16 +208,7 @@ async def challenge_link(request: Request, token: str) -> Response:
 
 @router.post("/l/{token}", response_class=HTMLResponse)
 async def challenge_link_use(request: Request, token: str) -> Response:
-    web: Web = request.app.state.web
-    await read_form(request)
-    try:
-        claim = web_read(web, Purpose.CHALLENGE, token)
-        started = await web.run(_use_challenge_link, web, claim)
-    except LinkRefused as exc:
-        return await _refused(request, str(exc))
-    response = see_other(f"/challenges/{claim.reference}")
-    set_session_cookie(request, response, started.token, started.expires_at)
-    return response
+    return await _use(request, Purpose.CHALLENGE, token, _use_challenge_link)
 
 
 def _can_see(web: Web, clause: object, reference: str | None) -> bool:
