@@ -15,6 +15,7 @@ from __future__ import annotations
 import io
 import re
 import textwrap
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -56,6 +57,9 @@ class DrawnChart:
     withheld: tuple[str, ...]  # the bars not drawn because the count is fewer than 5
 
 
+_DRAWING = threading.Lock()
+
+
 def draw(table: Table, dom_id: str) -> DrawnChart | None:
     """The table as a chart (its `chart` kind), or None: not charted, or nothing to draw."""
     columns = figure_columns(table)
@@ -63,7 +67,9 @@ def draw(table: Table, dom_id: str) -> DrawnChart | None:
         return None
     if table.chart is not Chart.GROUPED:
         columns = columns[:1]
-    with matplotlib.rc_context(_RC):
+    # matplotlib's settings are global while a chart is drawn, and the web service draws in a
+    # thread pool: two charts drawn at once would undo each other's settings.
+    with _DRAWING, matplotlib.rc_context(_RC):
         figure = _figure(table)
         axes = figure.subplots()
         _plot(axes, table, columns)

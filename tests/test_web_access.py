@@ -175,3 +175,14 @@ def test_it_lets_the_parties_and_their_partnership_see_it(site: tuple[Web, FastA
         assert reference in page.text
     with web.sessions() as session:
         assert store.load_challenge(session, reference, lock=False).partnership == "devon"
+
+
+def test_it_answers_a_mistyped_page_address_with_a_page_not_json(
+    site: tuple[Web, FastAPI, str],
+) -> None:
+    web, app, reference = site
+    client = browser(app)
+    sign_in_as(web, client, "business.unit@dscp.example.org")
+    page = client.get("/dashboard/open-challenges", params={"page": "x" * 5000})
+    assert page.status_code in (400, 404)
+    assert page.headers["content-type"].startswith("text/html")

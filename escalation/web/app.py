@@ -122,6 +122,8 @@ def _error_page(
 
 
 async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
+    if not request.url.path.startswith("/api/"):  # a page: never raw JSON in a browser
+        return await _http_error(request, HTTPException(404, "not found"))
     problems = [
         {"field": ".".join(str(p) for p in error["loc"][1:]) or "body", "problem": error["msg"]}
         for error in exc.errors()

@@ -38,6 +38,7 @@ class Web:
     def __post_init__(self) -> None:
         self.templates = Jinja2Templates(env=template_environment())
         self._links = link_source(self.settings.base_url, self.settings.secret_key)
+        self._loaded: Links | None = None
 
     def now(self) -> datetime:
         return self.clock()
@@ -45,8 +46,15 @@ class Web:
     def links(self, session: Session) -> Links:
         return self._links(session, self.now())
 
-    def csrf_token(self, session: Session, seed: str) -> str:
-        key = self.links(session).key
+    def key_links(self) -> Links:
+        """The service's links (and key), read from the database on first use only."""
+        if self._loaded is None:
+            with self.sessions.begin() as session:
+                self._loaded = self.links(session)
+        return self._loaded
+
+    def csrf_token(self, seed: str) -> str:
+        key = self.key_links().key
         return hmac.new(key.encode(), f"csrf:{seed}".encode(), hashlib.sha256).hexdigest()
 
     async def run(self, func: Callable[..., T], *args: Any) -> T:

@@ -39,13 +39,9 @@ async def render(
     user = await current_user(request)
     seed, new = csrf_seed(request)
 
-    def token() -> str:
-        with web.sessions.begin() as session:
-            return web.csrf_token(session, seed)
-
     values: dict[str, Any] = {
         "user": user,
-        "csrf_token": await web.run(token),
+        "csrf_token": await web.run(web.csrf_token, seed),
         "csrf_field_name": CSRF_FIELD,
         "risk": immediate_risk(web, user),
         "errors": [],

@@ -17,7 +17,6 @@ report holds none, and open challenges are listed by reference and organisations
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -66,9 +65,6 @@ _STATUS_WORDS = {
     Status.PAUSED: "Paused",
 }
 _MEDIA = {"csv": "text/csv", "html": "text/html"}
-# matplotlib's settings are global while a chart is drawn (`report_charts` uses rc_context), and
-# requests run in a thread pool: two reports drawn at once would undo each other's settings.
-_DRAWING = threading.Lock()
 
 
 # --- Who may see it ----------------------------------------------------------------------------
@@ -402,8 +398,7 @@ def report_text(web: Web, partnership: str, choice: Choice, now: datetime, fmt: 
     report = build_report(
         web.sessions, web.registry, partnership, choice.period, now, choice.publishable
     )
-    with _DRAWING:
-        return render_report(report, fmt)
+    return render_report(report, fmt)
 
 
 def _first_year(web: Web, partnership: str, now: datetime) -> int:
@@ -462,15 +457,14 @@ def _share(table: Table) -> str:
 
 
 def section_views(report: Report) -> tuple[SectionView, ...]:
-    with _DRAWING:
-        return tuple(
-            SectionView(
-                f"section-{number}",
-                section.title,
-                tuple(table_view(t, _chart(t, f"chart-{t.id}")) for t in section.tables),
-            )
-            for number, section in enumerate(report.sections, start=1)
+    return tuple(
+        SectionView(
+            f"section-{number}",
+            section.title,
+            tuple(table_view(t, _chart(t, f"chart-{t.id}")) for t in section.tables),
         )
+        for number, section in enumerate(report.sections, start=1)
+    )
 
 
 @lru_cache(maxsize=CHARTS_KEPT)
