@@ -186,3 +186,22 @@ def test_it_answers_a_mistyped_page_address_with_a_page_not_json(
     page = client.get("/dashboard/open-challenges", params={"page": "x" * 5000})
     assert page.status_code in (400, 404)
     assert page.headers["content-type"].startswith("text/html")
+
+
+def test_it_refuses_every_form_posted_without_its_csrf_token(
+    site: tuple[Web, FastAPI, str],
+) -> None:
+    """Signed in as the raiser (who may post most forms), every page POST without the token is
+    403 and changes nothing."""
+    web, app, reference = site
+    client = browser(app)
+    sign_in_as(web, client, "dsl@ashcombe.example.org")
+    posts = [path for method, path in routes(app) if method == "POST" and "/api/" not in path]
+    assert len(posts) >= 7
+    for path in posts:
+        for url in urls(path, reference):
+            for form in ({}, {"csrf_token": "f" * 64}):
+                response = client.post(url, data=form)
+                assert response.status_code in (403, 404), f"POST {url} {form}"
+    with web.sessions() as session:
+        assert len(store.chronology(session, store.load_challenge(session, reference).id)) == 1
