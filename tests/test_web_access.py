@@ -180,7 +180,7 @@ def test_it_lets_the_parties_and_their_partnership_see_it(site: tuple[Web, FastA
 def test_it_answers_a_mistyped_page_address_with_a_page_not_json(
     site: tuple[Web, FastAPI, str],
 ) -> None:
-    web, app, reference = site
+    web, app, _ = site
     client = browser(app)
     sign_in_as(web, client, "business.unit@dscp.example.org")
     page = client.get("/dashboard/open-challenges", params={"page": "x" * 5000})
