@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from escalation import sweep
+from escalation import store_web, sweep
 from escalation.dispatch import DEFAULT_RETRY_LIMIT, DispatchResult, Mailer, dispatch_once
 from escalation.errors import EscalationError
 from escalation.models import JobRun, OutboxMessage, OutboxStatus
@@ -121,12 +121,17 @@ def run_dispatch(
 def run_digest(
     service: Service, now: datetime | None = None, days: str = "working"
 ) -> JobOutcome[DigestResult]:
-    """The partnership digest; `escalation.digest` decides working day or not from `days`."""
+    """The partnership digest; `escalation.digest` decides working day or not from `days`.
+
+    The same daily run forgets the web service's ended sessions, their half-raised challenges
+    and the record of expired links (`store_web.prune`)."""
     from escalation.digest import send_digests  # only the digest commands need it
 
     def work(at: datetime) -> tuple[DigestResult, dict[str, Any]]:
         result = send_digests(service, at, days)
-        return result, result.as_dict()
+        with service.sessions.begin() as session:  # once a day: the web's expired leftovers
+            pruned = store_web.prune(session, at)
+        return result, result.as_dict() | {"pruned": pruned}
 
     return _run("digest", service.sessions, now, None, work)
 

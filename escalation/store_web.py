@@ -217,3 +217,31 @@ def save_draft(
 
 def drop_draft(session: Session, web_session_id: int) -> None:
     session.execute(delete(RaiseDraft).where(RaiseDraft.web_session_id == web_session_id))
+
+
+# -- tidying up ------------------------------------------------------------------------------------
+
+
+def prune(session: Session, now: datetime) -> dict[str, int]:
+    """Forget what can no longer be used: sessions that ended or expired (with any half-raised
+    challenge's answers, which are about a child) and the record of links past their expiry
+    (an expired link fails on its date alone). Run daily with the digest."""
+    dead = select(WebSession.id).where(
+        or_(WebSession.ended_at.is_not(None), WebSession.expires_at <= now)
+    )
+    drafts = session.execute(delete(RaiseDraft).where(RaiseDraft.web_session_id.in_(dead)))
+    sessions = session.execute(
+        delete(WebSession).where(
+            or_(WebSession.ended_at.is_not(None), WebSession.expires_at <= now)
+        )
+    )
+    links = session.execute(delete(UsedLink).where(UsedLink.expires_at <= now))
+    return {
+        "drafts": _count(drafts),
+        "sessions": _count(sessions),
+        "used_links": _count(links),
+    }
+
+
+def _count(result: Any) -> int:
+    return int(getattr(result, "rowcount", 0) or 0)

@@ -232,3 +232,42 @@ def test_it_returns_to_the_page_that_asked_for_sign_in(engine: Engine) -> None:
     used = client.post(_path(link), data={"csrf_token": token})
     assert used.headers["location"] == f"/challenges/{reference}"
     assert client.get(used.headers["location"]).status_code == 200
+
+
+def test_it_forgets_ended_sessions_their_drafts_and_expired_links_daily(engine: Engine) -> None:
+    from escalation import jobs
+    from escalation.models import Organisation, RaiseDraft
+
+    web, _ = web_app(engine)
+    now = MONDAY_MORNING
+    with web.sessions.begin() as session:
+        org = session.scalars(
+            select(Organisation).where(Organisation.name == "Bramble Academy")
+        ).one()
+        live = store_web.start_session(
+            session, org, OTHER_SCHOOL_EMAIL, "Bea", None, now, now + timedelta(hours=1)
+        )
+        gone = store_web.start_session(
+            session,
+            org,
+            OTHER_SCHOOL_EMAIL,
+            "Bea",
+            None,
+            now - timedelta(hours=9),
+            now - timedelta(hours=1),
+        )
+        session.flush()
+        for token in (live, gone):
+            web_session = store_web.session_id(session, token)
+            assert web_session is not None
+            store_web.save_draft(session, web_session, {"child_ref": "X"}, now)
+        store_web.use_link(session, "a" * 64, "sign-in", now - timedelta(minutes=1), now)
+        store_web.use_link(session, "b" * 64, "challenge", now + timedelta(days=3), now)
+    outcome = jobs.run_digest(web.service, now)
+    assert outcome.summary["pruned"] == {"drafts": 1, "sessions": 1, "used_links": 1}
+    with web.sessions() as session:
+        assert [s.token_hash for s in session.scalars(select(WebSession))] == [
+            store_web.digest(live)
+        ]
+        assert session.scalar(select(func.count()).select_from(RaiseDraft)) == 1
+        assert session.scalars(select(UsedLink.token_hash)).all() == ["b" * 64]
