@@ -68,6 +68,8 @@ def text(name: str, value: str | None, limit: int = 10_000) -> str:
         raise InvalidInput(name, "is required and must not be empty")
     if len(value) > limit:
         raise InvalidInput(name, f"is {len(value)} characters long; the limit is {limit}")
+    if "\x00" in value:  # PostgreSQL refuses it in text: a clear error, not a failed write
+        raise InvalidInput(name, "contains a NUL character")
     return value.strip()
 
 

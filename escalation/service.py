@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 SYSTEM = "system (sweep)"
 CLOSED_BY_HAND = "closed after the outcome check"
 NOT_CONFIRMED = "outcome not confirmed"  # closed by the sweep: the outcome check went unanswered
+MAX_EXTENSION = timedelta(days=366)  # an agreed extension, not a way to park a challenge for ever
 
 
 def real_clock() -> datetime:
@@ -209,6 +210,8 @@ class Service:
     ) -> None:
         agreement = _agreement(requested_by, agreed_by)
         why = intake.text("reason", reason)
+        if until > utc(now).date() + MAX_EXTENSION:
+            raise InvalidInput("until", f"{until.isoformat()} is more than a year away")
         args: dict[str, Any] = {**agreement, "reason": why, "until": until}
         self._event(reference, Event.EXTEND, agreement["requested_by"], now, lambda _: args, why)
 

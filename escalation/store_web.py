@@ -180,13 +180,12 @@ def visible(
     partnership, and no other's); otherwise an organisation sees what it raised or was asked to
     answer. `scope_reference` narrows a session begun from an email link to that one challenge.
     """
-    if partnership is not None:
-        clause: ColumnElement[bool] = Challenge.partnership == partnership
-    else:
-        clause = or_(
-            Challenge.raising_org_id == organisation_id,
-            Challenge.responding_org_id == organisation_id,
-        )
+    clause: ColumnElement[bool] = or_(
+        Challenge.raising_org_id == organisation_id,
+        Challenge.responding_org_id == organisation_id,
+    )
+    if partnership is not None:  # and what it raised or answers for another partnership's child
+        clause = or_(Challenge.partnership == partnership, clause)
     if scope_reference is not None:
         clause = clause & (Challenge.reference == scope_reference)
     return clause

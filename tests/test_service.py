@@ -212,6 +212,26 @@ def test_it_extends_to_an_agreed_working_day_and_refuses_a_holiday(service: Serv
     assert view(service, ref)["due_at"] == "2026-12-18T16:00:00+00:00"  # a Friday
 
 
+def test_it_refuses_an_extension_more_than_a_year_away(service: Service) -> None:
+    ref = service.raise_challenge(raise_request(), MONDAY_7_DEC_10AM)
+    with pytest.raises(InvalidInput, match="until: 2027-12-10 is more than a year away"):
+        service.extend(
+            ref,
+            SOCIAL_WORKER,
+            SCHOOL_DSL,
+            london("2027-12-10 00:00").date(),  # 367 days after Tue 8 Dec 2026 (the limit is 366)
+            "Parked",
+            london("2026-12-08 10:00"),
+        )
+
+
+def test_it_refuses_a_nul_character_with_the_field_named(service: Service) -> None:
+    with pytest.raises(InvalidInput, match="concern: contains a NUL character"):
+        service.raise_challenge(raise_request(concern="Falling\x00attendance"), MONDAY_7_DEC_10AM)
+    with service.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(Challenge)) == 0
+
+
 def test_it_lapses_unanswered_levels_once_and_a_second_sweep_changes_nothing(
     service: Service,
 ) -> None:

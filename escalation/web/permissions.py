@@ -54,7 +54,9 @@ def may(principal: Principal, challenge: Challenge, event: Event) -> bool:
     if event in EITHER_SIDE_EVENTS:
         return True
     if event is Event.RESOLVE:
-        return Side.PARTNERSHIP in on or bool(principal.roles & (RESOLVE_ROLES | {API_ROLE}))
+        # An API token cannot say who is at the keyboard: only the partnership's may resolve
+        # (a partner system records the raiser's acceptance, or asks a senior manager to).
+        return Side.PARTNERSHIP in on or bool(principal.roles & RESOLVE_ROLES - {API_ROLE})
     if event is Event.CLOSE:  # after the outcome check: the raiser who answered, or the partnership
         return bool(on & {Side.RAISER, Side.PARTNERSHIP})
     return False
