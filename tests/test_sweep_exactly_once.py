@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import sqlite3
@@ -51,6 +52,7 @@ from tests.conftest import (
 from tests.test_sweep_concurrency import run_sweepers
 
 BASE_URL = "https://escalation.example.org"
+LINK = re.compile(re.escape(BASE_URL) + r"/(?:l/[A-Za-z0-9_.\-]+|challenges/<ref>)")
 # The reference (and the filled due challenges): raised on Monday 7 December at 10:00; level 1's
 # response is due 5 working days later, at close of business on Monday 14 December (8, 9, 10,
 # 11, 14 Dec); its reminder goes at the opening of the working day before (Friday 11 December).
@@ -96,7 +98,10 @@ def _shapes(session: Session, wanted: set[int] | None) -> dict[int, Shape]:
             references[cid], states[cid] = reference, state
 
     def norm(value: Any, cid: int) -> Any:
-        return value.replace(references[cid], "<ref>") if isinstance(value, str) else value
+        if not isinstance(value, str):
+            return value
+        # A reader's signed link (the CLI's sweeper makes them) or the plain page address.
+        return LINK.sub("<link>", value.replace(references[cid], "<ref>"))
 
     stage_of: dict[int, tuple[int, int]] = {}  # stage id: (challenge id, seq)
     stages: dict[int, list[tuple[Any, ...]]] = defaultdict(list)
