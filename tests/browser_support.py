@@ -11,18 +11,24 @@ Screenshots go to ESCALATION_SCREENSHOTS (default `web-screenshots/` in the work
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import threading
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 import uvicorn
 from fastapi import FastAPI
+from sqlalchemy import select
 
-from escalation import resources
+from escalation import resources, store_web
+from escalation.models import Contact
+from escalation.web.auth import SESSION_COOKIE
+from escalation.web.context import Web
 from tests.smtp_sink import free_port
 
 AXE = resources.package_root() / "node_modules" / "axe-core" / "axe.min.js"
@@ -97,13 +103,27 @@ def chromium_browser() -> Iterator[Any]:
         browser.close()
 
 
-def axe_violations(page: Any) -> list[dict[str, Any]]:
-    """Serious and critical axe-core violations on the page as it is now."""
+def axe_script() -> Path:
     if not AXE.is_file():
         pytest.fail(f"{AXE} is missing: run `npm ci` (axe-core is in package.json)")
-    page.add_script_tag(path=str(AXE))
+    return AXE
+
+
+def with_axe(context: Any) -> Any:
+    """Load axe-core into every page the context opens, as the page starts (quicker than
+    adding it to each page afterwards, when many pages are checked)."""
+    context.add_init_script(path=str(axe_script()))
+    return context
+
+
+def axe_violations(page: Any, options: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """Serious and critical axe-core violations on the page as it is now; `options` are
+    axe.run's (e.g. `{"rules": {"color-contrast": {"enabled": False}}}`)."""
+    if not page.evaluate("typeof window.axe === 'object'"):  # not put there by `with_axe`
+        page.add_script_tag(path=str(axe_script()))
     result: dict[str, Any] = page.evaluate(
-        "async () => await axe.run(document, {resultTypes: ['violations']})"
+        "async options => await axe.run(document, {...options, resultTypes: ['violations']})",
+        options or {},
     )
     return [v for v in result["violations"] if v.get("impact") in BLOCKING_IMPACTS]
 
@@ -121,3 +141,51 @@ def check_page(page: Any, name: str) -> None:
     page.screenshot(path=str(screenshots_dir() / f"{name}.png"), full_page=True)
     found = axe_violations(page)
     assert not found, f"{name} ({page.url}):\n{describe(found)}"
+
+
+def check_page_without_javascript(browser: Any, page: Any, name: str) -> None:
+    """`check_page` for a page open in a context with JavaScript switched off, where axe-core
+    cannot run (its timers never fire): the screenshot is of that page; axe checks a copy of
+    its HTML as it stands (its scripts removed, so nothing changes it), served at the same
+    address to a fresh context with JavaScript on, so that it loads the same styles."""
+    page.screenshot(path=str(screenshots_dir() / f"{name}.png"), full_page=True)
+    html = re.sub(r"<script\b[^>]*>.*?</script>", "", page.content(), flags=re.DOTALL)
+    address = page.url
+    context = browser.new_context()
+    try:
+        copy = context.new_page()
+        copy.route(
+            lambda url: url == address,
+            lambda route: route.fulfill(
+                status=200, content_type="text/html; charset=utf-8", body=html
+            ),
+        )
+        copy.goto(address)
+        found = axe_violations(copy)
+    finally:
+        context.close()
+    assert not found, f"{name} ({address}, without JavaScript):\n{describe(found)}"
+
+
+def signed_in_context(
+    browser: Any, web: Web, url: str, email: str, scope_reference: str | None = None
+) -> Any:
+    """A browser context (its own cookies) signed in as the directory contact with `email`
+    (their first organisation), the way a used link signs someone in, without the email round
+    trip; `scope_reference`: as a used email link about that one challenge does."""
+    now = web.now()
+    with web.sessions.begin() as session:
+        contact = session.scalars(select(Contact).where(Contact.email == email)).first()
+        assert contact is not None, f"{email} is not in the directory"
+        token = store_web.start_session(
+            session,
+            contact.organisation,
+            email,
+            contact.name,
+            scope_reference,
+            now,
+            now + timedelta(hours=8),
+        )
+    context = browser.new_context()
+    context.add_cookies([{"name": SESSION_COOKIE, "value": token, "url": url}])
+    return context
