@@ -15,12 +15,12 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from escalation import planner, store
+from escalation.email_base import london
 from escalation.machine import Effect, EffectKind, Event
 from escalation.models import Challenge, Deadline, Stage
 from escalation.notices import Audience, Notice, NoticeKind
 from escalation.planner import DeadlineKind, Planned
 from escalation.protocol_model import Protocol
-from escalation.workdays import to_local_iso
 
 BOTH = (Audience.RAISER, Audience.RESPONDER)
 OUTCOME_KINDS = (
@@ -51,7 +51,8 @@ class Context:
         return stage
 
     def when(self, instant: datetime | None) -> str:
-        return "—" if instant is None else to_local_iso(instant)
+        # As people read it: "Friday 27 November 2026 at 16:00" (Europe/London).
+        return "—" if instant is None else london(instant)
 
     def notify(
         self,

@@ -17,25 +17,12 @@ from sqlalchemy import Engine
 from escalation import store, store_web
 from escalation.web.context import Web
 from tests.conftest import FRONT_DOOR, SCHOOL, london
-from tests.web_support import TestClient, browser, web_app
+from tests.web_support import USER_EVENTS, TestClient, browser, web_app
 
 OTHER_SCHOOL = "Bramble Academy"
 DEVON_UNIT = "Devon SCP Business Unit"
 PLYMOUTH_UNIT = "Plymouth SCP Business Unit"
-EVENTS = (
-    "acknowledge",
-    "respond",
-    "accept",
-    "escalate",
-    "pause",
-    "resume",
-    "extend",
-    "withdraw",
-    "resolve",
-    "outcome",
-    "reopen",
-    "close",
-)
+EVENTS = USER_EVENTS
 
 
 @dataclass

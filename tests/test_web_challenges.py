@@ -27,6 +27,7 @@ from tests.web_support import (
     PLYMOUTH_PARTNERSHIP_EMAIL,
     SCHOOL_DSL_EMAIL,
     SOCIAL_WORKER_EMAIL,
+    USER_EVENTS,
     browser,
     csrf,
     sign_in_as,
@@ -34,20 +35,7 @@ from tests.web_support import (
 )
 
 NOW = london("2026-12-07 10:00")  # a Monday
-FORMS = (
-    "acknowledge",
-    "respond",
-    "accept",
-    "escalate",
-    "pause",
-    "resume",
-    "extend",
-    "withdraw",
-    "resolve",
-    "outcome",
-    "reopen",
-    "close",
-)
+FORMS = USER_EVENTS
 
 
 @pytest.fixture

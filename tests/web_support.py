@@ -53,6 +53,23 @@ OTHER_SCHOOL_EMAIL = "dsl@bramble.example.org"  # Bramble Academy: devon, not a 
 PLYMOUTH_SCHOOL_EMAIL = "dsl@cattedown.example.org"  # Cattedown Primary School: plymouth
 PLYMOUTH_PARTNERSHIP_EMAIL = "business.unit@pscp.example.org"  # Plymouth SCP Business Unit
 
+# Every event a person records (the sweep's own, lapse and request_outcome, have no form), in
+# the protocol's order: each has a page form and an API endpoint.
+USER_EVENTS = (
+    "acknowledge",
+    "respond",
+    "accept",
+    "escalate",
+    "pause",
+    "resume",
+    "extend",
+    "withdraw",
+    "resolve",
+    "outcome",
+    "reopen",
+    "close",
+)
+
 
 def web_app(
     engine: Engine, clock: Callable[[], datetime] = real_clock, base_url: str = BASE_URL

@@ -8,6 +8,7 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from escalation import resources
 from escalation.web.context import Web
@@ -44,7 +45,9 @@ def create_app(web: Web) -> FastAPI:
     app.include_router(pages_challenges.router)
     app.include_router(pages_dashboard.router)
     app.include_router(api.router)
-    app.add_exception_handler(HTTPException, _http_error)  # type: ignore[arg-type]
+    # Starlette's own exception, not only FastAPI's subclass: an address with no route (404) or
+    # the wrong method (405) must get the service's page too, not bare JSON.
+    app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     return app
 
@@ -66,7 +69,7 @@ class _Static(StaticFiles):
         return super().lookup_path(path)
 
 
-async def _http_error(request: Request, exc: HTTPException) -> Response:
+async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
     if request.url.path.startswith("/api/"):
         return JSONResponse(
             {"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers
@@ -84,7 +87,7 @@ async def _http_error(request: Request, exc: HTTPException) -> Response:
 
 
 def _error_page(
-    request: Request, exc: HTTPException
+    request: Request, exc: StarletteHTTPException
 ) -> tuple[str, list[str], str | None, str | None]:
     if exc.status_code == 403 and exc.detail == "sign-in":
         target = request.url.path
