@@ -19,7 +19,7 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from sqlalchemy import Engine
 
-from escalation import store
+from escalation import store, store_web
 from escalation.machine import Event
 from escalation.web.context import Web
 from tests.conftest import PRIVACY_MARKERS, raise_request
@@ -30,6 +30,7 @@ from tests.web_support import (
     SOCIAL_WORKER_EMAIL,
     browser,
     csrf,
+    minimal_event_body,
     sign_in_as,
     web_app,
 )
@@ -204,4 +205,54 @@ def test_it_refuses_every_form_posted_without_its_csrf_token(
                 response = client.post(url, data=form)
                 assert response.status_code in (403, 404), f"POST {url} {form}"
     with web.sessions() as session:
+        assert len(store.chronology(session, store.load_challenge(session, reference).id)) == 1
+
+
+def api_tokens(web: Web) -> dict[str, str]:
+    """Tokens of outsiders to the challenge, and one of its raiser that has been revoked."""
+    tokens = {}
+    with web.sessions.begin() as session:
+        for name in (
+            "Bramble Academy",
+            "Cattedown Primary School",
+            "Plymouth SCP Business Unit",
+            "Ashcombe Primary School",
+        ):
+            org = store.find_organisation(session, name)
+            row, tokens[name] = store_web.create_api_token(session, org, "access", "test", MONDAY)
+            if name == "Ashcombe Primary School":
+                row.revoked_at = MONDAY
+    return {
+        "another devon school": tokens["Bramble Academy"],
+        "a plymouth school": tokens["Cattedown Primary School"],
+        "the plymouth partnership": tokens["Plymouth SCP Business Unit"],
+        "the raiser's revoked token": tokens["Ashcombe Primary School"],
+        "a made-up token": "esc_" + "x" * 43,
+    }
+
+
+def test_it_shows_no_api_client_but_the_parties_the_challenge(
+    site: tuple[Web, FastAPI, str],
+) -> None:
+    web, app, reference = site
+    client = browser(app)
+    endpoints = [(m, p) for m, p in routes(app) if p.startswith("/api/v1/")]
+    assert len(endpoints) >= 15
+    for who, token in api_tokens(web).items():
+        headers = {"Authorization": f"Bearer {token}"}
+        for method, path in endpoints:
+            url = path.replace("{reference}", reference)
+            event = path.rsplit("/", 1)[1]
+            body = minimal_event_body(event) | {"who": "Jo Bloggs"} if "/events/" in path else {}
+            response = client.request(
+                method, url, headers=headers, json=body if method == "POST" else None
+            )
+            if "{reference}" in path:
+                assert response.status_code in (403, 404), f"{who}: {method} {url}: {response.text}"
+            else:  # lists and raising: their own only
+                assert response.status_code < 500 and response.status_code != 201
+            assert reference not in response.text, f"{who} saw it at {method} {url}"
+            for marker in PRIVACY_MARKERS.values():
+                assert marker not in response.text, f"{who} saw {marker!r} at {method} {url}"
+    with web.sessions() as session:  # none of those requests recorded anything
         assert len(store.chronology(session, store.load_challenge(session, reference).id)) == 1

@@ -17,7 +17,7 @@ from sqlalchemy import Engine
 from escalation import store, store_web
 from escalation.web.context import Web
 from tests.conftest import FRONT_DOOR, SCHOOL, london
-from tests.web_support import USER_EVENTS, TestClient, browser, web_app
+from tests.web_support import USER_EVENTS, TestClient, browser, minimal_event_body, web_app
 
 OTHER_SCHOOL = "Bramble Academy"
 DEVON_UNIT = "Devon SCP Business Unit"
@@ -179,7 +179,7 @@ def test_it_hides_a_challenge_from_another_organisation_with_404(api: Api) -> No
     for path in (f"/challenges/{reference}", f"/challenges/{reference}/chronology"):
         assert api.get(OTHER_SCHOOL, path).status_code == 404
     for event in EVENTS:
-        response = api.event(OTHER_SCHOOL, reference, event, **_minimal_body(event))
+        response = api.event(OTHER_SCHOOL, reference, event, **minimal_event_body(event))
         assert response.status_code == 404, (event, response.text)
         assert response.json() == {
             "detail": "no challenge with that reference that your organisation can see"
@@ -411,17 +411,3 @@ def test_it_documents_every_endpoint_and_the_bearer_scheme(api: Api) -> None:
     body = document["components"]["schemas"]["RaiseBody"]
     assert body["additionalProperties"] is False
     assert body["properties"]["child_ref"]["maxLength"] == 64
-
-
-def _minimal_body(event: str) -> dict[str, Any]:
-    """A body each event's model accepts, so the answer is about the challenge."""
-    bodies: dict[str, dict[str, Any]] = {
-        "respond": {"kind": "upheld", "summary": "No"},
-        "accept": RESOLUTION,
-        "resolve": RESOLUTION,
-        "escalate": {"reason": "Stuck"},
-        "pause": {"agreed_by": "Dana", "reason": "Meeting"},
-        "extend": {"agreed_by": "Dana", "until": "2026-12-18", "reason": "Records"},
-        "outcome": {"improved": True},
-    }
-    return bodies.get(event, {} if event in {"acknowledge", "resume"} else {"reason": "Because"})

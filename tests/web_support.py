@@ -17,6 +17,7 @@ import warnings
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI
 from sqlalchemy import Engine, select
@@ -131,3 +132,24 @@ def outbox_links(web: Web, email: str) -> list[str]:
             .order_by(OutboxMessage.id)
         ).all()
         return [link for row in rows for link in re.findall(r"https?://\S+", row.text_body)]
+
+
+API_RESOLUTION = {
+    "outcome": "decision_changed",
+    "statement": "An assessment will start",
+    "life_improvement": "A social worker will see the child at home this week",
+}
+
+
+def minimal_event_body(event: str) -> dict[str, Any]:
+    """A body each API event's model accepts, so the answer is about the challenge."""
+    bodies: dict[str, dict[str, Any]] = {
+        "respond": {"kind": "upheld", "summary": "No"},
+        "accept": API_RESOLUTION,
+        "resolve": API_RESOLUTION,
+        "escalate": {"reason": "Stuck"},
+        "pause": {"agreed_by": "Dana", "reason": "Meeting"},
+        "extend": {"agreed_by": "Dana", "until": "2026-12-18", "reason": "Records"},
+        "outcome": {"improved": True},
+    }
+    return bodies.get(event, {} if event in {"acknowledge", "resume"} else {"reason": "Because"})
