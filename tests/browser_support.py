@@ -16,20 +16,18 @@ import shutil
 import threading
 import time
 from collections.abc import Iterator
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 import uvicorn
 from fastapi import FastAPI
-from sqlalchemy import select
 
-from escalation import resources, store_web
-from escalation.models import Contact
+from escalation import resources
 from escalation.web.auth import SESSION_COOKIE
 from escalation.web.context import Web
 from tests.smtp_sink import free_port
+from tests.web_support import session_token
 
 AXE = resources.package_root() / "node_modules" / "axe-core" / "axe.min.js"
 BLOCKING_IMPACTS = ("serious", "critical")
@@ -170,22 +168,9 @@ def check_page_without_javascript(browser: Any, page: Any, name: str) -> None:
 def signed_in_context(
     browser: Any, web: Web, url: str, email: str, scope_reference: str | None = None
 ) -> Any:
-    """A browser context (its own cookies) signed in as the directory contact with `email`
-    (their first organisation), the way a used link signs someone in, without the email round
-    trip; `scope_reference`: as a used email link about that one challenge does."""
-    now = web.now()
-    with web.sessions.begin() as session:
-        contact = session.scalars(select(Contact).where(Contact.email == email)).first()
-        assert contact is not None, f"{email} is not in the directory"
-        token = store_web.start_session(
-            session,
-            contact.organisation,
-            email,
-            contact.name,
-            scope_reference,
-            now,
-            now + timedelta(hours=8),
-        )
+    """A browser context (its own cookies) signed in as the directory contact with `email`,
+    without the email round trip (`web_support.session_token`)."""
+    token = session_token(web, email, scope_reference)
     context = browser.new_context()
     context.add_cookies([{"name": SESSION_COOKIE, "value": token, "url": url}])
     return context

@@ -12,7 +12,6 @@ import csv
 import io
 import json
 import os
-import shutil
 import subprocess
 import sys
 from datetime import UTC, date, datetime
@@ -24,6 +23,7 @@ from PIL import Image  # installed with matplotlib, which draws the charts
 
 from escalation.report_model import SUPPRESSED, Chart, Period, Report, Section, Table
 from escalation.report_render import CSV_HEADER, render
+from tests.browser_support import chromium_path
 
 ROOT = Path(__file__).resolve().parent.parent
 THURSDAY_4_FEB_2027_9AM = datetime(2027, 2, 4, 9, 0, tzinfo=UTC)  # GMT: 09:00 in the UK too
@@ -365,13 +365,7 @@ def test_it_gives_each_chart_its_own_ids(html: str) -> None:
 
 @pytest.fixture(scope="module")
 def chromium() -> str:
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
-    if found is None:
-        message = "chromium is not installed (Debian: apt-get install chromium)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    return found
+    return chromium_path()  # skipped without it on a developer's machine, failing under CI
 
 
 def screenshot(chromium: str, page: Path, png: Path, size: str = "1280,2000") -> None:

@@ -93,11 +93,19 @@ def browser(app: FastAPI) -> TestClient:
 def sign_in_as(
     web: Web, client: TestClient, email: str, scope_reference: str | None = None
 ) -> None:
-    """Start a session for the directory contact with `email` (their first organisation)."""
+    """Sign a TestClient in as the directory contact with `email` (see `session_token`)."""
+    token = session_token(web, email, scope_reference)
+    client.cookies.set(SESSION_COOKIE, token, domain="localhost.local")
+
+
+def session_token(web: Web, email: str, scope_reference: str | None = None) -> str:
+    """A session cookie's token for the directory contact with `email` (their first
+    organisation), started the way a used link starts one, without the email round trip;
+    `scope_reference`: as a used email link about that one challenge does."""
     now = web.now()
     with web.sessions.begin() as session:
         contact = _contact(session, email)
-        token = store_web.start_session(
+        return store_web.start_session(
             session,
             contact.organisation,
             email,
@@ -106,7 +114,6 @@ def sign_in_as(
             now,
             now + timedelta(hours=8),
         )
-    client.cookies.set(SESSION_COOKIE, token, domain="localhost.local")
 
 
 def _contact(session: Session, email: str) -> Contact:
