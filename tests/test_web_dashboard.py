@@ -30,7 +30,7 @@ from sqlalchemy import Engine
 from escalation.intake import Resolution
 from escalation.report_render import CSV_HEADER, render_csv
 from escalation.reports import build_report, parse_period
-from escalation.web import pages_dashboard
+from escalation.web import dashboard_views, pages_dashboard
 from escalation.web.context import Web
 from tests.conftest import BUSINESS_MANAGER, PRIVACY_MARKERS, london, raise_request
 from tests.web_support import (
@@ -253,7 +253,7 @@ def test_it_lists_the_open_challenges_with_links_and_the_overdue_flag(story: Sto
 def test_it_lists_every_open_challenge_a_page_at_a_time(
     story: Story, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(pages_dashboard, "OPEN_ON_DASHBOARD", 1)
+    monkeypatch.setattr(dashboard_views, "OPEN_ON_DASHBOARD", 1)
     monkeypatch.setattr(pages_dashboard, "OPEN_PAGE_SIZE", 1)
     client = _signed_in(story)
     page = client.get("/dashboard").text
