@@ -1,5 +1,5 @@
 """The "raise a challenge" pages: the question flow, check-your-answers, the confirmation, and
-who may use them (escalation/web/pages_raise.py, raise_questions.py)."""
+who may use them (escalation/web/pages_raise.py, raise_questions.py, raise_display.py)."""
 
 from __future__ import annotations
 

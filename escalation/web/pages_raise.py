@@ -3,7 +3,8 @@ question (GOV.UK question pages), check-your-answers, and the confirmation.
 
 Owns the routes, the draft's storage (on the server, per browser session: never in a cookie or a
 URL, the answers are about a child) and the submission, which claims the draft before raising so
-a second press of the button raises nothing. The questions themselves are `raise_questions`.
+a second press of the button raises nothing. The questions themselves are `raise_questions`,
+and what their pages show `raise_display`.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from escalation.models import Challenge, Contact, OutboxMessage, RaiseDraft
 from escalation.notices import NoticeKind
 from escalation.protocol_model import OrgType
 from escalation.views import current_due
+from escalation.web import raise_display as display
 from escalation.web import raise_questions as questions
 from escalation.web.auth import SESSION_COOKIE, Principal, require_user
 from escalation.web.context import Web
@@ -123,17 +125,12 @@ async def _show_check(
     problems: list[InvalidInput],
     status: int = 200,
 ) -> Response:
-    principal = raiser.principal
     context = {
         "title": CHECK_TITLE,
         "nav": "raise",
-        "errors": questions.error_items(problems, on_check=True),
-        "rows": questions.summary_rows(answers, raiser.web.registry),
-        "raiser_rows": [
-            {"key": {"text": "Your name"}, "value": {"text": principal.name}},
-            {"key": {"text": "Your email address"}, "value": {"text": principal.email}},
-            {"key": {"text": "Your organisation"}, "value": {"text": principal.organisation_name}},
-        ],
+        "errors": display.error_items(problems, on_check=True),
+        "rows": display.summary_rows(answers, raiser.web.registry),
+        "raiser_rows": display.raiser_rows(raiser.principal),
         "back": f"/raise/{questions.PAGES[-1].slug}",
     }
     return _private(await render(request, "raise/check.html", context, status=status))
@@ -197,7 +194,7 @@ def _as_problem(exc: InvalidInput | NotFound) -> InvalidInput:
     if isinstance(exc, InvalidInput):
         return exc
     field, _, problem = str(exc).partition(": ")
-    if field in questions.LABELS and problem:
+    if field in display.LABELS and problem:
         return InvalidInput(field, problem)
     return InvalidInput("responding-org", str(exc))
 
@@ -243,7 +240,7 @@ def _raised(raiser: Raiser, reference: str) -> Raised | None:
             emailed=_emailed(session, challenge),
             acknowledge_due=challenge.current_stage.acknowledge_due_at,
             due=current_due(challenge),
-            if_unanswered=questions.lapse_text(protocol, challenge.level),
+            if_unanswered=display.lapse_text(protocol, challenge.level),
         )
 
 
@@ -274,7 +271,7 @@ async def question(request: Request, slug: str) -> Response:
     raiser = await _raiser(request)
     page = _page(slug)
     answers, asked = await raiser.web.run(_load, raiser, page)
-    values = questions.form_values(answers, asked.protocol.partnership)
+    values = display.form_values(answers, asked.protocol.partnership)
     return await _show(request, page, Failed(answers, asked, []), values)
 
 
@@ -294,7 +291,7 @@ async def _show(
     request: Request, page: Page, shown: Failed, values: dict[str, str], status: int = 200
 ) -> Response:
     assert shown.asked is not None
-    errors = questions.error_items(shown.problems)
+    errors = display.error_items(shown.problems)
     context = {
         "title": page.title,
         "nav": "raise",
@@ -303,7 +300,7 @@ async def _show(
         "field_errors": errors_by_field(errors),
         "back": questions.back_url(page, shown.answers),
         "action": f"/raise/{page.slug}",
-        **questions.choices(shown.asked),
+        **display.choices(shown.asked),
     }
     return _private(await render(request, f"raise/{page.slug}.html", context, status=status))
 
