@@ -36,6 +36,7 @@ from escalation.report_cells import (
     words,
 )
 from escalation.report_model import Report, Table
+from escalation.views import spreadsheet_safe
 from escalation.workdays import to_local_iso
 
 Format = Literal["table", "csv", "json", "html"]
@@ -126,9 +127,9 @@ def render_csv(report: Report) -> str:
     for section in report.sections:
         for table in section.tables:
             for row in table.rows:
-                label = words(row[0])
+                label = spreadsheet_safe(words(row[0]))  # an organisation's name, as text
                 for column, cell in _figures_of(table, row):
-                    value = data(cell)
+                    value = spreadsheet_safe(data(cell))
                     writer.writerow(
                         (*where, section.title, table.id, table.title, label, column, value)
                     )

@@ -9,6 +9,7 @@ Chromium: the test is skipped on a machine without it, and fails under CI (`CI` 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import os
@@ -155,6 +156,18 @@ def test_it_writes_withheld_as_less_than_5_and_no_figure_as_empty_in_csv() -> No
     assert values["resolved_by_level", "Level 3", "Resolved"] == "<5"
     assert values["raised_by_organisation", SCHOOL, "Raised"] == "7"
     assert values["never_challenged", "Hill School", "Organisation"] == "Hill School"
+
+
+def test_it_keeps_a_name_that_looks_like_a_formula_as_text_in_csv() -> None:
+    formula = '=HYPERLINK("http://example.org";"x")'
+    report = sample_report()
+    first = report.sections[0]
+    table = dataclasses.replace(first.tables[0], rows=((formula, 3, 1.0),))
+    section = dataclasses.replace(first, tables=(table, *first.tables[1:]))
+    report = dataclasses.replace(report, sections=(section, *report.sections[1:]))
+    values = {(r["table_id"], r["row"]): r["value"] for r in _csv_rows(report)}
+    assert ("open_by_level", "'" + formula) in values
+    assert not any(row.startswith("=") for _, row in values)
 
 
 def test_it_names_every_partnership_as_all_in_csv() -> None:

@@ -256,3 +256,26 @@ def test_it_shows_no_api_client_but_the_parties_the_challenge(
                 assert marker not in response.text, f"{who} saw {marker!r} at {method} {url}"
     with web.sessions() as session:  # none of those requests recorded anything
         assert len(store.chronology(session, store.load_challenge(session, reference).id)) == 1
+
+
+def test_it_answers_digits_int_refuses_with_the_field_named(
+    site: tuple[Web, FastAPI, str],
+) -> None:
+    """str.isdigit() takes "²" and int() refuses it: a 400 naming the field, never a 500."""
+    web, app, reference = site
+    client = browser(app)
+    sign_in_as(web, client, "dsl@ashcombe.example.org")
+    token = csrf(client, "/raise")
+    posts = {
+        "/raise/child": {"child-ref": "C-1", "child-birth-year": "²", "siblings-affected": "¹"},
+        f"/challenges/{reference}/escalate": {"reason": "Stuck", "to-level": "²"},
+    }
+    for url, form in posts.items():
+        page = client.post(url, data={**form, "csrf_token": token})
+        assert page.status_code == 400, (url, page.status_code)
+        assert "govuk-error-summary" in page.text
+    huge = client.post(
+        f"/challenges/{reference}/escalate",
+        data={"reason": "Stuck", "to-level": "9" * 5000, "csrf_token": token},
+    )
+    assert huge.status_code == 400

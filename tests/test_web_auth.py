@@ -166,7 +166,7 @@ def test_it_refuses_a_challenge_link_to_someone_no_longer_a_party(engine: Engine
         link = web.links(session).challenge_url(reference, OTHER_SCHOOL_EMAIL, web.now(), "k")
     client = browser(app)
     page = client.post(_path(link), data={"csrf_token": csrf(client)})
-    assert page.status_code == 403 and "no longer a contact" in page.text
+    assert page.status_code == 403 and "is not in the partnership" in page.text
 
 
 def test_it_signs_out_for_good(engine: Engine) -> None:
@@ -271,3 +271,50 @@ def test_it_forgets_ended_sessions_their_drafts_and_expired_links_daily(engine: 
         ]
         assert session.scalar(select(func.count()).select_from(RaiseDraft)) == 1
         assert session.scalars(select(UsedLink.token_hash)).all() == ["b" * 64]
+
+
+def test_it_refuses_the_link_of_a_named_responder_not_in_the_directory(engine: Engine) -> None:
+    """The raiser types the responder's address: it is emailed, but its link opens nothing
+    until the address is in the directory (a mistyped or chosen address would otherwise read
+    the child's details and answer for the other side)."""
+    web, app = web_app(engine)
+    stranger = "someone@elsewhere.example.org"
+    reference = web.service.raise_challenge(
+        raise_request(responder_name="Someone", responder_email=stranger), MONDAY_MORNING
+    )
+    [link] = [x for x in outbox_links(web, stranger) if "/l/" in x]
+    client = browser(app)
+    page = client.post(_path(link), data={"csrf_token": csrf(client)})
+    assert page.status_code == 403 and "is not in the partnership" in page.text
+    assert SESSION_COOKIE not in page.headers.get("set-cookie", "")
+    assert client.get(f"/challenges/{reference}").status_code == 403
+
+
+def test_it_opens_the_challenge_for_the_partnership_from_its_email_link(engine: Engine) -> None:
+    web, app = web_app(engine)
+    reference = web.service.raise_challenge(
+        raise_request(start_level=4, start_reason="Two years of failed referrals"),
+        MONDAY_MORNING,
+    )
+    [link] = [x for x in outbox_links(web, "business.unit@dscp.example.org") if "/l/" in x]
+    client = browser(app)
+    used = client.post(_path(link), data={"csrf_token": csrf(client)})
+    assert used.status_code == 303
+    assert client.get(f"/challenges/{reference}").status_code == 200
+    assert client.get("/dashboard").status_code == 403  # that one challenge, not the dashboard
+
+
+def test_it_ends_the_session_of_someone_removed_from_the_directory(engine: Engine) -> None:
+    from escalation.models import Contact
+
+    web, app = web_app(engine)
+    reference = web.service.raise_challenge(raise_request(), MONDAY_MORNING)
+    client = browser(app)
+    sign_in_as(web, client, SCHOOL_DSL_EMAIL)
+    assert client.get(f"/challenges/{reference}").status_code == 200
+    with web.sessions.begin() as session:
+        for contact in session.scalars(select(Contact).where(Contact.email == SCHOOL_DSL_EMAIL)):
+            session.delete(contact)
+    assert client.get(f"/challenges/{reference}").status_code == 403
+    with web.sessions() as session:
+        assert session.scalars(select(WebSession.ended_at)).one() is not None

@@ -41,13 +41,18 @@ class Principal:
     via_api: bool = False
 
     @property
-    def is_partnership(self) -> bool:
-        """The partnership's business unit: sees every challenge of its own partnership."""
-        return (
-            self.organisation_type == OrgType.PARTNERSHIP.value
-            and bool(self.roles & PARTNERSHIP_ROLES)
-            and self.scope_reference is None
+    def in_partnership_unit(self) -> bool:
+        """A partnership business unit's member: sees and acts on its partnership's challenges
+        (only the one, when signed in from a challenge's email link)."""
+        return self.organisation_type == OrgType.PARTNERSHIP.value and bool(
+            self.roles & PARTNERSHIP_ROLES
         )
+
+    @property
+    def is_partnership(self) -> bool:
+        """The partnership's view: every challenge of its partnership, and the dashboard. Not
+        for a session begun from one challenge's email link."""
+        return self.in_partnership_unit and self.scope_reference is None
 
     @property
     def is_admin(self) -> bool:
@@ -60,7 +65,7 @@ class Principal:
 
     def visible(self) -> ColumnElement[bool]:
         """The challenges they may see, as a WHERE clause."""
-        partnership = self.partnership if self.is_partnership else None
+        partnership = self.partnership if self.in_partnership_unit else None
         return store_web.visible(self.organisation_id, partnership, self.scope_reference)
 
 
@@ -92,7 +97,13 @@ def load_from_cookie(web: Web, token: str | None) -> Principal | None:
             return None
         organisation = session.get(Organisation, found.organisation_id)
         assert organisation is not None
-        return principal_for(session, organisation, found.email, found.name, found.scope_reference)
+        principal = principal_for(
+            session, organisation, found.email, found.name, found.scope_reference
+        )
+        if not principal.roles:  # no longer in the directory there: the session ends now
+            found.ended_at = web.now()
+            return None
+        return principal
 
 
 def load_from_api_token(web: Web, header: str | None) -> Principal | None:
@@ -154,7 +165,11 @@ async def require_api_client(request: Request) -> Principal:
 
 def secure_cookies(request: Request) -> bool:
     """Secure everywhere but on the developer's own machine (browsers refuse a Secure cookie
-    over plain http, and localhost is where that happens)."""
+    over plain http, and localhost is where that happens) — and always when the service's
+    public address is https, whatever Host header a reverse proxy passes on."""
+    web: Web = request.app.state.web
+    if web.settings.base_url.startswith("https://"):
+        return True
     return (request.url.hostname or "") not in LOCAL_HOSTS
 
 

@@ -8,6 +8,7 @@ checks again (and the state machine decides whether the event is allowed now), a
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -328,8 +329,8 @@ def _to_level(values: Mapping[str, str]) -> int | None:
     raw = _text(values, "to-level")
     if not raw:
         return None
-    if not raw.isdigit():
-        raise InvalidInput("to-level", f"{raw!r} is not a level")
+    if not re.fullmatch(r"[0-9]{1,3}", raw):  # not isdigit(): it takes "²", which int() refuses
+        raise InvalidInput("to-level", f"{raw[:20]!r} is not a level")
     return int(raw)
 
 

@@ -228,7 +228,10 @@ def _use_challenge_link(web: Web, claim: LinkClaim) -> Started:
             raise LinkRefused("The challenge this link was for no longer exists.")
         found = _reader(session, challenge, claim.email)
         if found is None:
-            raise LinkRefused("This address is no longer a contact for this challenge.")
+            raise LinkRefused(
+                "Your email address is not in the partnership's directory for this challenge's "
+                "organisations. Ask your manager or the partnership's business unit to add it."
+            )
         organisation, name = found
         if not store_web.use_link(session, claim.token_hash, claim.purpose, claim.expires_at, now):
             raise LinkRefused("This link has already been used.")
@@ -241,20 +244,18 @@ def _use_challenge_link(web: Web, claim: LinkClaim) -> Started:
 
 def _reader(session: Session, challenge: Challenge, email: str) -> tuple[Organisation, str] | None:
     """Which side of the challenge this address reads it for: a directory contact of the
-    raising or responding organisation or of the partnership's business unit, or the raiser or
-    responder named on the challenge."""
-    email = email.lower()
+    raising or responding organisation, or of the partnership's business unit.
+
+    Only the directory counts. An address the raiser typed for a named responder is emailed,
+    but its link is refused until the address is in the directory: otherwise a mistyped (or
+    chosen) address could read the child's details and answer for the other side.
+    """
     sides = (challenge.raising_org_id, challenge.responding_org_id)
     for contact in store_web.contacts_by_email(session, email):
         org = contact.organisation
-        if org.id in sides or (
-            org.type == "partnership" and org.partnership == challenge.partnership
-        ):
+        unit = org.type == "partnership" and org.partnership == challenge.partnership
+        if org.id in sides or unit:
             return org, contact.name
-    if (challenge.responder_email or "").lower() == email:
-        return challenge.responding_org, challenge.responder_name or email
-    if (challenge.raiser_email or "").lower() == email:
-        return challenge.raising_org, challenge.raiser_name
     return None
 
 

@@ -37,7 +37,7 @@ def sides(principal: Principal, challenge: Challenge) -> set[Side]:
         found.add(Side.RAISER)
     if principal.organisation_id == challenge.responding_org_id:
         found.add(Side.RESPONDER)
-    if principal.is_partnership and principal.partnership == challenge.partnership:
+    if principal.in_partnership_unit and principal.partnership == challenge.partnership:
         found.add(Side.PARTNERSHIP)
     return found
 

@@ -12,6 +12,7 @@ are named like the CLI options (`child-ref`), which are also the `InvalidInput` 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -30,6 +31,9 @@ Answers = dict[str, Any]  # the draft
 NOT_KNOWN = "unknown"  # the "Not known" level of need: radios cannot be cleared without it
 NEED_KEYS = ("need_raiser_view", "need_decision")
 PROTOCOL_KEYS = (*NEED_KEYS, "start_level", "start_reason")  # their choices differ per protocol
+
+# ASCII digits only: str.isdigit() also takes "²", which int() refuses.
+DIGITS = re.compile(r"[0-9]+")
 
 
 class Problems(Exception):
@@ -97,7 +101,7 @@ def _whole(form: Form, name: str, example: str) -> int | None:
     value = _given(form, name)
     if value is None:
         return None
-    if not value.isdigit() or len(value) > 6:
+    if not DIGITS.fullmatch(value) or len(value) > 6:
         raise InvalidInput(name, f"must be a whole number, like {example}")
     return int(value)
 
@@ -177,7 +181,7 @@ def _date(form: Form, name: str) -> str | None:
     parts = [_given(form, f"{name}-{part}") for part in ("day", "month", "year")]
     if not any(parts):
         return None
-    if not all(part and part.isdigit() for part in parts):
+    if not all(part and DIGITS.fullmatch(part) and len(part) <= 4 for part in parts):
         raise InvalidInput(name, "must include a day, month and year, like 20 11 2026")
     day, month, year = (int(part or "0") for part in parts)
     if year < 1000:
@@ -208,7 +212,7 @@ def _need_level(form: Form, name: str, protocol: Protocol) -> int | None:
     value = _picked(form, name, "select a level of need, or Not known")
     if value == NOT_KNOWN:
         return None
-    level = int(value) if value.isdigit() and len(value) < 4 else -1
+    level = int(value) if DIGITS.fullmatch(value) and len(value) < 4 else -1
     return intake.need_level(name, level, protocol)
 
 
