@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from escalation.models import (
     ApiToken,
@@ -244,3 +244,20 @@ def prune(session: Session, now: datetime) -> dict[str, int]:
 
 def _count(result: Any) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+def visible_challenge(
+    session: Session, clause: ColumnElement[bool], reference: str
+) -> Challenge | None:
+    """The challenge with this reference if `clause` (a reader's `visible()`) lets them see it,
+    with its stages and organisations loaded; None both when it does not exist and when it is
+    not theirs to see (the caller answers 404 either way)."""
+    return session.scalars(
+        select(Challenge)
+        .where(clause, Challenge.reference == reference)
+        .options(
+            selectinload(Challenge.stages),
+            selectinload(Challenge.raising_org),
+            selectinload(Challenge.responding_org),
+        )
+    ).one_or_none()

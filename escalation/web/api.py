@@ -23,7 +23,7 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.orm.exc import StaleDataError
 
-from escalation import store
+from escalation import store, store_web
 from escalation.errors import EscalationError, EventNotAllowed, InvalidInput, NotFound
 from escalation.intake import RaiseRequest, Resolution
 from escalation.machine import FINISHED, Event, Status, split_state
@@ -87,15 +87,7 @@ def _web(request: Request) -> Web:
 
 
 def _visible(session: Session, principal: Principal, reference: str) -> Challenge:
-    challenge = session.scalars(
-        select(Challenge)
-        .where(Challenge.reference == reference, principal.visible())
-        .options(
-            selectinload(Challenge.stages),
-            selectinload(Challenge.raising_org),
-            selectinload(Challenge.responding_org),
-        )
-    ).one_or_none()
+    challenge = store_web.visible_challenge(session, principal.visible(), reference)
     if challenge is None:
         raise HTTPException(status_code=404, detail=NOT_FOUND)
     return challenge

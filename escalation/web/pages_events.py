@@ -17,10 +17,8 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
-from sqlalchemy import select
-from sqlalchemy.orm import selectinload
 
-from escalation import store
+from escalation import store, store_web
 from escalation.machine import Event, Status, allowed_events, split_state
 from escalation.models import Challenge, ChronologyEntry
 from escalation.protocol_model import Protocol
@@ -89,15 +87,7 @@ def read_for(
     """The challenge if this reader may see it; 404 otherwise (never 403: no confirming that a
     reference exists to someone outside it)."""
     with web.sessions.begin() as session:
-        challenge = session.scalars(
-            select(Challenge)
-            .where(principal.visible(), Challenge.reference == reference)
-            .options(
-                selectinload(Challenge.stages),
-                selectinload(Challenge.raising_org),
-                selectinload(Challenge.responding_org),
-            )
-        ).one_or_none()
+        challenge = store_web.visible_challenge(session, principal.visible(), reference)
         if challenge is None:
             raise HTTPException(status_code=404, detail="not found")
         protocol = web.service.protocol_of(challenge)
