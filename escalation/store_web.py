@@ -20,6 +20,7 @@ from escalation.models import (
     Challenge,
     Contact,
     Organisation,
+    OutboxMessage,
     RaiseDraft,
     UsedLink,
     WebSession,
@@ -120,6 +121,22 @@ def contacts_by_email(session: Session, email: str) -> Sequence[Contact]:
         .where(func.lower(Contact.email) == email.strip().lower())
         .order_by(Contact.id)
     ).all()
+
+
+def sign_in_emails_since(session: Session, email: str, since: datetime) -> int:
+    """Sign-in emails queued to this address since `since` (a throttle, across processes)."""
+    return int(
+        session.scalar(
+            select(func.count())
+            .select_from(OutboxMessage)
+            .where(
+                OutboxMessage.kind == "sign_in",
+                func.lower(OutboxMessage.recipient_email) == email.strip().lower(),
+                OutboxMessage.created_at > since,
+            )
+        )
+        or 0
+    )
 
 
 def roles_at(session: Session, email: str, organisation_id: int) -> list[str]:

@@ -318,3 +318,15 @@ def test_it_ends_the_session_of_someone_removed_from_the_directory(engine: Engin
     assert client.get(f"/challenges/{reference}").status_code == 403
     with web.sessions() as session:
         assert session.scalars(select(WebSession.ended_at)).one() is not None
+
+
+def test_it_sends_one_address_at_most_five_sign_in_links_in_15_minutes(engine: Engine) -> None:
+    clock = Clock(MONDAY_MORNING)
+    web, app = web_app(engine, clock=clock)
+    client = browser(app)
+    for _ in range(7):
+        _ask_for_link(client, SCHOOL_DSL_EMAIL)  # the page says the same every time
+    assert len(outbox_links(web, SCHOOL_DSL_EMAIL)) == 5
+    clock.now = MONDAY_MORNING + timedelta(minutes=15)
+    _ask_for_link(client, SCHOOL_DSL_EMAIL)
+    assert len(outbox_links(web, SCHOOL_DSL_EMAIL)) == 6

@@ -30,6 +30,8 @@ from escalation.web.sign_in_email import queue_sign_in
 
 router = APIRouter(include_in_schema=False)
 SESSION_LIFETIME = timedelta(hours=8)  # a working day; then sign in again
+SIGN_IN_WINDOW = timedelta(minutes=15)
+SIGN_IN_EMAILS_PER_WINDOW = 5
 REFUSED = "This link cannot be used"
 
 
@@ -103,9 +105,17 @@ async def sign_in_send(request: Request) -> Response:
 
 
 def _send_sign_in_links(web: Web, address: str, next_url: str) -> None:
-    """One link per organisation the address is a contact of (most people have one)."""
+    """One link per organisation the address is a contact of (most people have one).
+
+    At most SIGN_IN_EMAILS_PER_WINDOW in SIGN_IN_WINDOW to one address, counted in the outbox
+    (so across every web process): the form cannot be used to flood someone's mailbox. The page
+    says the same either way."""
     now = web.now()
     with web.sessions.begin() as session:
+        if store_web.sign_in_emails_since(session, address, now - SIGN_IN_WINDOW) >= (
+            SIGN_IN_EMAILS_PER_WINDOW
+        ):
+            return
         seen: set[int] = set()
         for contact in store_web.contacts_by_email(session, address):
             if contact.organisation_id in seen:
