@@ -10,8 +10,8 @@ decided by the `reports.Rule` each table is built with.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from escalation.protocol_model import Category, OrgType, Outcome, Protocol
 from escalation.report_model import Cell, Chart, Section, Table
@@ -288,17 +288,25 @@ def _receivers(c: _Context) -> tuple[Table, Table]:
 
 
 def _categories(c: _Context) -> Table:
-    by_category = c.figures.raised.by_category
-    categories = _ordered(Category, by_category)
-    cells = c.rule.counts([by_category[k] for k in categories])
+    counts = c.figures.raised.by_category
     return Table(
         "raised_by_category",
         "Challenges raised, by category of disagreement",
         ("Category", "Challenges raised"),
-        tuple((CATEGORY_LABELS.get(k, k), cell) for k, cell in zip(categories, cells, strict=True)),
+        _vocabulary_rows(c, Category, CATEGORY_LABELS, counts),
         Chart.BARH,
         f"{RAISED}.",
     )
+
+
+def _vocabulary_rows(
+    c: _Context, known: Iterable[str], labels: Mapping[str, str], counts: Mapping[str, int]
+) -> tuple[tuple[Any, ...], ...]:
+    """One row per value of a vocabulary (its labels, its order, then anything else the records
+    hold), with the publishable rule applied to the counts."""
+    keys = _ordered(known, counts)
+    cells = c.rule.counts([counts[k] for k in keys])
+    return tuple((labels.get(k, k), cell) for k, cell in zip(keys, cells, strict=True))
 
 
 def _needs(c: _Context) -> Table:
@@ -417,14 +425,12 @@ def _shares(
 
 
 def _outcomes(c: _Context) -> Table:
-    by_outcome = c.figures.resolved.by_outcome
-    outcomes = _ordered(Outcome, by_outcome)
-    cells = c.rule.counts([by_outcome[k] for k in outcomes])
+    counts = c.figures.resolved.by_outcome
     return Table(
         "resolved_outcomes",
         "Challenges resolved, by outcome",
         ("Outcome", "Resolved"),
-        tuple((OUTCOME_LABELS.get(k, k), cell) for k, cell in zip(outcomes, cells, strict=True)),
+        _vocabulary_rows(c, Outcome, OUTCOME_LABELS, counts),
         Chart.BARH,
         "Challenges resolved in the period (as above), by the outcome recorded.",
     )

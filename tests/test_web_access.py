@@ -42,7 +42,6 @@ PUBLIC = {
     ("GET", "/"),
     ("GET", "/accessibility"),
     ("GET", "/api"),
-    ("GET", "/api/openapi.json"),
     ("GET", "/sign-in"),
     ("POST", "/sign-in"),  # says "check your email" whoever asks
     ("GET", "/sign-in/{token}"),  # a valid link's confirmation page; forged ones are refused

@@ -20,7 +20,7 @@ from escalation.config import ConfigError, Settings
 from escalation.links import Links, link_source
 from escalation.protocol import ProtocolRegistry
 from escalation.service import Service, real_clock
-from escalation.workdays import to_local_iso
+from escalation.workdays import LONDON, utc
 
 T = TypeVar("T")
 
@@ -38,7 +38,6 @@ class Web:
     def __post_init__(self) -> None:
         self.templates = Jinja2Templates(env=template_environment())
         self._links = link_source(self.settings.base_url, self.settings.secret_key)
-        self._loaded: Links | None = None
 
     def now(self) -> datetime:
         return self.clock()
@@ -47,11 +46,10 @@ class Web:
         return self._links(session, self.now())
 
     def key_links(self) -> Links:
-        """The service's links (and key), read from the database on first use only."""
-        if self._loaded is None:
-            with self.sessions.begin() as session:
-                self._loaded = self.links(session)
-        return self._loaded
+        """The service's links (and key). `link_source` keeps them once read, and a session
+        connects only when it runs a statement: after the first call this does no I/O."""
+        with self.sessions.begin() as session:
+            return self.links(session)
 
     def csrf_token(self, seed: str) -> str:
         key = self.key_links().key
@@ -87,14 +85,14 @@ def template_environment() -> Environment:
 def uk_datetime(instant: datetime | None) -> str:
     if instant is None:
         return ""
-    local = datetime.fromisoformat(to_local_iso(instant))
+    local = utc(instant).astimezone(LONDON)
     return local.strftime("%-d %B %Y at %-I:%M%p").replace("AM", "am").replace("PM", "pm")
 
 
 def uk_date(instant: datetime | None) -> str:
     if instant is None:
         return ""
-    return datetime.fromisoformat(to_local_iso(instant)).strftime("%-d %B %Y")
+    return utc(instant).astimezone(LONDON).strftime("%-d %B %Y")
 
 
 def find_frontend(settings: Settings) -> Path:

@@ -49,7 +49,8 @@ async def render(
     }
     values.update(context or {})
     response = web.templates.TemplateResponse(request, template, values, status_code=status)
-    # Pages show details of children to the signed-in: never kept by the browser or a proxy.
+    # Pages show details of children to the signed-in: never kept by the browser or a proxy
+    # (after signing out, Back must not show them). Downloads set the same header themselves.
     response.headers["Cache-Control"] = "no-store"
     if new:
         set_csrf_cookie(request, response, seed)

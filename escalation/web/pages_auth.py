@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
 from escalation import intake, store_web
@@ -170,8 +170,7 @@ class Started:
 
 
 def web_read(web: Web, purpose: Purpose, token: str) -> LinkClaim:
-    with web.sessions.begin() as session:
-        return web.links(session).read(purpose, token, web.now())
+    return web.key_links().read(purpose, token, web.now())
 
 
 def _use_sign_in(web: Web, claim: LinkClaim) -> Started:
@@ -221,11 +220,9 @@ async def challenge_link_use(request: Request, token: str) -> Response:
     return await _use(request, Purpose.CHALLENGE, token, _use_challenge_link)
 
 
-def _can_see(web: Web, clause: object, reference: str | None) -> bool:
+def _can_see(web: Web, clause: ColumnElement[bool], reference: str | None) -> bool:
     with web.sessions.begin() as session:
-        found = session.scalar(
-            select(Challenge.id).where(clause, Challenge.reference == reference)  # type: ignore[arg-type]
-        )
+        found = session.scalar(select(Challenge.id).where(clause, Challenge.reference == reference))
         return found is not None
 
 

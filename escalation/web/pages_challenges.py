@@ -77,9 +77,7 @@ async def challenge_list(request: Request) -> Response:
         "lists": lists,
         "partnership_view": principal.is_partnership,
     }
-    response = await render(request, "challenges/list.html", context)
-    response.headers.update(NO_STORE)
-    return response
+    return await render(request, "challenges/list.html", context)
 
 
 def _lists(web: Web, principal: Principal) -> Lists:
@@ -171,9 +169,7 @@ async def challenge_page(request: Request, reference: str) -> Response:
     principal = await require_user(request)
     web: Web = request.app.state.web
     reading = await web.run(read_for, web, principal, reference, True)
-    response = await render(request, "challenges/show.html", _page(reading, request))
-    response.headers.update(NO_STORE)
-    return response
+    return await render(request, "challenges/show.html", _page(reading, request))
 
 
 def _page(reading: Reading, request: Request) -> dict[str, Any]:

@@ -205,7 +205,7 @@ async def open_challenges_page(
         "pagination": _pagination(number, pages),
         "as_of": now,
     }
-    return _private(await render(request, "dashboard/open_challenges.html", context))
+    return await render(request, "dashboard/open_challenges.html", context)
 
 
 def _page_number(raw: str | None) -> int:

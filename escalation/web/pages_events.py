@@ -199,6 +199,4 @@ async def show_form(
         "kinds": event_forms.KIND_WORDS,
         "outcomes": event_forms.OUTCOME_WORDS,
     }
-    response = await render(request, "challenges/event.html", context, status=status)
-    response.headers["Cache-Control"] = "no-store"  # it may show the child's details
-    return response
+    return await render(request, "challenges/event.html", context, status=status)

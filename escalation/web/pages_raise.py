@@ -133,7 +133,7 @@ async def _show_check(
         "raiser_rows": display.raiser_rows(raiser.principal),
         "back": f"/raise/{questions.PAGES[-1].slug}",
     }
-    return _private(await render(request, "raise/check.html", context, status=status))
+    return await render(request, "raise/check.html", context, status=status)
 
 
 def _submit(raiser: Raiser) -> str | Failed:
@@ -302,13 +302,7 @@ async def _show(
         "action": f"/raise/{page.slug}",
         **display.choices(shown.asked),
     }
-    return _private(await render(request, f"raise/{page.slug}.html", context, status=status))
-
-
-def _private(response: Response) -> Response:
-    """Not kept by the browser: after signing out, Back must not show the child's details."""
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return await render(request, f"raise/{page.slug}.html", context, status=status)
 
 
 def _answer(raiser: Raiser, page: Page, posted: dict[str, str]) -> str | Failed:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from functools import lru_cache
 from urllib.parse import urlsplit
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
@@ -19,15 +20,21 @@ KIND = "sign_in"
 SERVICE_NAME = "Resolve a professional disagreement about a child"
 
 
-def queue_sign_in(
-    session: Session, contact: Contact, organisation: Organisation, link: str, now: datetime
-) -> None:
-    env = Environment(
+@lru_cache(maxsize=1)
+def _environment() -> Environment:
+    """Built once per process: templates are compiled on first use and kept."""
+    return Environment(
         loader=FileSystemLoader(resources.templates_dir() / "emails" / KIND),
         autoescape=select_autoescape(["html"], default_for_string=False),
         undefined=StrictUndefined,
         keep_trailing_newline=True,
     )
+
+
+def queue_sign_in(
+    session: Session, contact: Contact, organisation: Organisation, link: str, now: datetime
+) -> None:
+    env = _environment()
     values = {
         "name": contact.name,
         "organisation": organisation.name,
