@@ -2,7 +2,8 @@
 
 The commands that move a challenge through the protocol are in `cli_events`. Every command reads
 the environment once (`Settings.from_env`), reads the clock once (or takes the global `--now`),
-and turns any `EscalationError` into one clear line on stderr and exit status 1.
+and ends, whatever goes wrong, in `error:` lines on stderr naming no child's details: exit status 2
+when the database cannot be reached, 1 for anything else (see `failures`).
 """
 
 from __future__ import annotations
@@ -12,18 +13,19 @@ import logging
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
-from functools import cached_property, wraps
+from functools import cached_property
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import click
 from sqlalchemy import Engine
+from sqlalchemy.engine import URL
 from sqlalchemy.orm import Session, sessionmaker
 
-from escalation import db, directory, jobs, resources, store, sweep
+from escalation import db, directory, failures, jobs, resources, store, sweep
 from escalation.config import Settings
 from escalation.emails import EmailRenderer
-from escalation.errors import CalendarError, EscalationError, ProtocolError
+from escalation.errors import CalendarError
 from escalation.links import link_source
 from escalation.machine import mermaid
 from escalation.outbox import OutboxNotifier
@@ -78,20 +80,32 @@ class App:
         return Service(self.sessions, self.registry, self.notifier)
 
 
-def handle_errors(func: F) -> F:
-    @wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except ProtocolError as exc:
-            for problem in exc.problems:
-                click.echo(f"error: {problem}", err=True)
-            sys.exit(1)
-        except EscalationError as exc:
-            click.echo(f"error: {exc}", err=True)
-            sys.exit(1)
+def fail(exc: BaseException, database: URL | None) -> NoReturn:
+    """One `error:` line per problem and the exit status; nothing the exception carried about a
+    child (a database error's text and parameters are never shown: see `failures`)."""
+    failure = failures.describe(exc, database)
+    for line in failure.lines:
+        click.echo(f"error: {line}", err=True)
+    sys.exit(failure.status)
 
-    return wrapper  # type: ignore[return-value]
+
+class _Commands(click.Group):
+    """The top-level group: one handler around every command, so no command, however new, can
+    end in a traceback. click's own exits and usage errors pass through untouched."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except Exception as exc:
+            app = ctx.find_object(App)
+            fail(exc, app.settings.database_url if app else None)
+
+
+def handle_errors(func: F) -> F:
+    """Kept for the commands that name it; `_Commands` handles every command the same way."""
+    return func
 
 
 def _parse_now(ctx: click.Context, param: click.Parameter, value: str | None) -> datetime | None:
@@ -99,11 +113,15 @@ def _parse_now(ctx: click.Context, param: click.Parameter, value: str | None) ->
         return None
     try:
         return parse_instant(value)
-    except CalendarError as exc:
-        raise click.BadParameter(str(exc)) from None
+    except CalendarError as exc:  # one `error:` line naming the option, like every other error
+        click.echo(f"error: --{param.name}: {exc}", err=True)
+        ctx.exit(1)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(
+    cls=_Commands,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
 @click.option(
     "--now",
     metavar="ISO-8601",
@@ -131,11 +149,7 @@ def main(ctx: click.Context, now: datetime | None) -> None:
     Monitoring:          escalation health   (exit 0 healthy, 1 a problem, 2 no database)
     Web pages and API:   escalation serve    (after `npm ci`; first admin: escalation admin add)
     """
-    try:
-        ctx.obj = App(now)
-    except EscalationError as exc:  # a bad ESCALATION_* variable: one line, no traceback
-        click.echo(f"error: {exc}", err=True)
-        ctx.exit(1)
+    ctx.obj = App(now)  # a bad ESCALATION_* variable: one line from _Commands, no traceback
 
 
 pass_app = click.make_pass_decorator(App)

@@ -20,7 +20,7 @@ from typing import NoReturn
 import click
 from sqlalchemy.exc import SQLAlchemyError
 
-from escalation import cli_mail, jobs, scheduler
+from escalation import cli_mail, failures, jobs, scheduler
 from escalation.cli import App, emit_json, handle_errors, pass_app
 from escalation.config import DIGEST_DAYS, Settings
 from escalation.db import SchemaNotReady
@@ -227,10 +227,7 @@ def _unreadable(message: str) -> NoReturn:
 
 
 def _database_problem(app: App, exc: SQLAlchemyError) -> str:
-    where = app.engine.url.render_as_string(hide_password=True)
-    cause = getattr(exc, "orig", None) or exc
-    first = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
-    return f"cannot read the database {where}: {first[:200]}"
+    return failures.describe(exc, app.settings.database_url).message
 
 
 def _report(health: jobs.Health, as_json: bool) -> None:

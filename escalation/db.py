@@ -29,7 +29,9 @@ class SchemaNotReady(EscalationError):
 
 
 def make_engine(url: URL | str) -> Engine:
-    engine = create_engine(url, future=True)
+    # hide_parameters: a failing statement's message would otherwise carry its values (a
+    # child's reference, the text of a concern) into every traceback and log that shows it.
+    engine = create_engine(url, hide_parameters=True)
     if engine.dialect.name == "sqlite":
         _configure_sqlite(engine)
     return engine

@@ -23,7 +23,6 @@ import logging
 import os
 import socket
 import time
-import traceback
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -33,7 +32,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from escalation import store_web, sweep
+from escalation import failures, store_web, sweep
 from escalation.dispatch import DEFAULT_RETRY_LIMIT, DispatchResult, Mailer, dispatch_once
 from escalation.errors import EscalationError
 from escalation.models import JobRun, OutboxMessage, OutboxStatus
@@ -150,7 +149,7 @@ def _run(
         outcome.summary = _jsonable(summary) | ({"stopped": True} if stop and stop.is_set() else {})
     except Exception as exc:  # recorded and logged by class; the worker keeps running
         outcome.exception = exc
-        outcome.summary = {"error": type(exc).__name__, "at": _where(exc)}
+        outcome.summary = {"error": type(exc).__name__, "at": failures.where(exc)}
     outcome.seconds = time.monotonic() - started
     _log(outcome, _record(sessions, outcome))
     return outcome
@@ -159,19 +158,6 @@ def _run(
 def _jsonable(summary: dict[str, Any]) -> dict[str, Any]:
     loaded: dict[str, Any] = json.loads(json.dumps(summary, default=str))
     return loaded
-
-
-def _where(exc: BaseException) -> str | None:
-    """The innermost frame of this package in the traceback, as path:line (no values)."""
-    ours = [
-        frame
-        for frame in traceback.extract_tb(exc.__traceback__)
-        if f"{os.sep}escalation{os.sep}" in frame.filename
-    ]
-    if not ours:
-        return None
-    path = ours[-1].filename
-    return f"{path[path.rindex(f'{os.sep}escalation{os.sep}') + 1 :]}:{ours[-1].lineno}"
 
 
 def _record(sessions: sessionmaker[Session], outcome: JobOutcome[Any]) -> str | None:

@@ -423,7 +423,10 @@ def test_it_exits_2_when_the_database_cannot_be_opened(
     monkeypatch.setenv("ESCALATION_DATABASE_URL", f"sqlite:///{tmp_path}/no/such/dir/x.db")
     result = cli("health")
     assert result.exit_code == 2
-    assert result.stderr.startswith("error: cannot read the database sqlite:///")
+    assert result.stderr == (
+        f"error: the database at sqlite:///{tmp_path}/no/such/dir/x.db cannot be opened (the file "
+        f"cannot be opened): the folder {tmp_path}/no/such/dir does not exist\n"
+    )
 
 
 # -- a real worker process -----------------------------------------------------------------------

@@ -12,6 +12,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from escalation import resources
 from escalation.web.context import Web
+from escalation.web.shield import Shield
 
 API_DESCRIPTION = """For partners' case-management systems: raise and follow challenges, and
 record events, exactly as the web pages do. Authenticate with your organisation's API token
@@ -49,6 +50,7 @@ def create_app(web: Web) -> FastAPI:
     # the wrong method (405) must get the service's page too, not bare JSON.
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
+    app.add_middleware(Shield, web=web)  # everything unexpected, answered without details
     return app
 
 

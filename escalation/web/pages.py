@@ -38,10 +38,33 @@ async def render(
     web: Web = request.app.state.web
     user = await current_user(request)
     seed, new = csrf_seed(request)
+    token = await web.run(web.csrf_token, seed)
+    response = _page(web, request, template, user, token, context, status)
+    if new:
+        set_csrf_cookie(request, response, seed)
+    return response
 
+
+def render_without_database(
+    web: Web, request: Request, template: str, context: Mapping[str, Any], status: int
+) -> HTMLResponse:
+    """A page for nobody signed in that reads nothing from the database (which may be down):
+    the error page of the service's last-resort handler. It has no form, so no CSRF token."""
+    return _page(web, request, template, None, "", context, status)
+
+
+def _page(
+    web: Web,
+    request: Request,
+    template: str,
+    user: Principal | None,
+    csrf_token: str,
+    context: Mapping[str, Any] | None,
+    status: int,
+) -> HTMLResponse:
     values: dict[str, Any] = {
         "user": user,
-        "csrf_token": await web.run(web.csrf_token, seed),
+        "csrf_token": csrf_token,
         "csrf_field_name": CSRF_FIELD,
         "risk": immediate_risk(web, user),
         "errors": [],
@@ -52,8 +75,6 @@ async def render(
     # Pages show details of children to the signed-in: never kept by the browser or a proxy
     # (after signing out, Back must not show them). Downloads set the same header themselves.
     response.headers["Cache-Control"] = "no-store"
-    if new:
-        set_csrf_cookie(request, response, seed)
     return response
 
 
