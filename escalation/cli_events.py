@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 import click
 
-from escalation import store
+from escalation import intake, store
 from escalation.cli import App, emit_json, handle_errors, pass_app
 from escalation.intake import RaiseRequest, Resolution
 from escalation.protocol_model import Category, Outcome, ResponseKind
@@ -332,6 +332,8 @@ def list_command(
     app: App, open_only: bool, overdue: bool, partnership: str | None, as_json: bool
 ) -> None:
     """List challenges, oldest first."""
+    if partnership is not None:  # a misspelt one would list nothing, as if all were well
+        partnership = intake.partnership("partnership", partnership, app.registry.partnerships())
     with app.sessions() as session:
         challenges = store.list_challenges(
             session, open_only, partnership, app.now if overdue else None

@@ -103,7 +103,7 @@ def admin_add(app: App, partnership: str, name: str, email: str, unit: str | Non
     Example: escalation admin add --partnership devon --name "Pip Business Manager" \\
                --email business.unit@dscp.example.org
     """
-    partnership = partnership.strip().lower()
+    partnership = intake.partnership("partnership", partnership, app.registry.partnerships())
     unit = unit or f"{partnership.title()} SCP Business Unit"
     address = intake.email("email", email)
     rows = io.StringIO()
@@ -162,6 +162,8 @@ def tokens_create(app: App, org_name: str, label: str, created_by: str) -> None:
 @handle_errors
 def tokens_list(app: App, partnership: str | None) -> None:
     """The tokens issued (never the tokens themselves)."""
+    if partnership is not None:
+        partnership = intake.partnership("partnership", partnership, app.registry.partnerships())
     with app.sessions() as session:
         for row in store_web.api_tokens(session, partnership):
             state = f"revoked {row.revoked_at:%Y-%m-%d}" if row.revoked_at else "active"

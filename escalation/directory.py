@@ -18,10 +18,20 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from escalation.errors import ImportProblem
+from escalation.intake import column_length
 from escalation.models import Contact, Organisation
 from escalation.protocol_model import OrgType, Role
 
 COLUMNS = ("organisation", "type", "partnership", "role", "name", "email")
+# Each column's limit is its model column's: PostgreSQL refuses a longer value mid-import.
+LIMITS = {
+    "organisation": column_length(Organisation, "name"),
+    "type": column_length(Organisation, "type"),
+    "partnership": column_length(Organisation, "partnership"),
+    "role": column_length(Contact, "role"),
+    "name": column_length(Contact, "name"),
+    "email": column_length(Contact, "email"),
+}
 
 
 @dataclass(frozen=True)
@@ -71,6 +81,13 @@ def read_rows(text: str, source: str, partnerships: list[str]) -> list[Row]:
 
 def _row_problems(values: dict[str, str], partnerships: list[str]) -> list[str]:
     problems = [f"{column}: is empty" for column in COLUMNS if not values[column]]
+    too_long = [
+        f"{column}: is {len(values[column])} characters long; the limit is {LIMITS[column]}"
+        for column in COLUMNS
+        if len(values[column]) > LIMITS[column]
+    ]
+    if too_long:  # and not echoed whole in the other problems
+        return problems + too_long
     problems += [
         f"{column}: contains a line break or control character; it must be one line"
         for column in COLUMNS

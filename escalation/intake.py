@@ -1,7 +1,11 @@
 """Checking what a user gives us, field by field, before anything is written.
 
 Every problem raises `InvalidInput(field, problem)`; the field names are those of the CLI options
-(without the leading dashes) and of the JSON API to come.
+(without the leading dashes) and of the JSON API to come. The length limits are read from the
+model's `String(n)` columns, so a value that passes here always fits its column: PostgreSQL
+refuses a longer one with an error that would otherwise be a traceback, and SQLite stores it.
+Also here: which organisation a challenge may be addressed to (`responding_org`), one rule for
+the pages, the API and the command line.
 """
 
 from __future__ import annotations
@@ -15,9 +19,24 @@ from typing import Any, TypeVar
 from email_validator import EmailNotValidError, validate_email
 
 from escalation.errors import InvalidInput
-from escalation.protocol_model import Category, Outcome, Protocol, ResponseKind
+from escalation.models import Base, Challenge
+from escalation.protocol_model import Category, OrgType, Outcome, Protocol, ResponseKind, Role
+from escalation.workdays import FIRST_YEAR, LAST_YEAR
 
 E = TypeVar("E", bound=StrEnum)
+
+
+def column_length(model: type[Base], name: str) -> int:
+    """The n of a model's `String(n)` column, e.g. 64 for `Challenge.child_ref`."""
+    length = model.__table__.columns[name].type.length  # type: ignore[attr-defined]
+    if not isinstance(length, int):
+        raise TypeError(f"{model.__name__}.{name} is not a String(n) column")
+    return length
+
+
+NAME_LIMIT = column_length(Challenge, "raiser_name")  # names and teams; also "who" did it
+REFERENCE_LIMIT = column_length(Challenge, "child_ref")  # the child's and the decision's
+TEXT_LIMIT = 10_000  # free text (Text columns): a page of A4 several times over
 
 
 @dataclass
@@ -63,7 +82,7 @@ class Resolution:
     recorded_on_both_files: bool | None = None
 
 
-def text(name: str, value: str | None, limit: int = 10_000) -> str:
+def text(name: str, value: str | None, limit: int = TEXT_LIMIT) -> str:
     if value is None or not value.strip():
         raise InvalidInput(name, "is required and must not be empty")
     if len(value) > limit:
@@ -73,7 +92,7 @@ def text(name: str, value: str | None, limit: int = 10_000) -> str:
     return value.strip()
 
 
-def line(name: str, value: str | None, limit: int = 200) -> str:
+def line(name: str, value: str | None, limit: int = NAME_LIMIT) -> str:
     """One line of text (a name, a team): it may go into an email header, so no line breaks."""
     checked = text(name, value, limit)
     if any(ord(char) < 32 or ord(char) == 127 for char in checked):
@@ -81,11 +100,11 @@ def line(name: str, value: str | None, limit: int = 200) -> str:
     return checked
 
 
-def optional_line(name: str, value: str | None, limit: int = 200) -> str | None:
+def optional_line(name: str, value: str | None, limit: int = NAME_LIMIT) -> str | None:
     return None if value is None or not value.strip() else line(name, value, limit)
 
 
-def optional_text(name: str, value: str | None, limit: int = 10_000) -> str | None:
+def optional_text(name: str, value: str | None, limit: int = TEXT_LIMIT) -> str | None:
     return None if value is None or not value.strip() else text(name, value, limit)
 
 
@@ -126,14 +145,67 @@ def past_date(name: str, value: str | None, today: date) -> str | None:
         raise InvalidInput(name, f"{value!r} is not a date like 2026-11-20") from None
     if parsed > today:
         raise InvalidInput(name, f"{parsed} is in the future")
-    return parsed.isoformat()
+    return within_years(name, parsed).isoformat()
+
+
+def within_years(name: str, value: date) -> date:
+    """A date a user gave, refused outside the years the service keeps records for."""
+    if not FIRST_YEAR <= value.year <= LAST_YEAR:
+        raise InvalidInput(
+            name, f"{value.isoformat()} is not between the years {FIRST_YEAR} and {LAST_YEAR}"
+        )
+    return value
+
+
+def partnership(name: str, value: str | None, known: list[str]) -> str:
+    """One of the `known` partnerships (lower case); a miss lists them."""
+    given = text(name, value, column_length(Challenge, "partnership")).lower()
+    if given not in known:
+        listed = ", ".join(known) or "none"
+        raise InvalidInput(name, f"{given!r} is not a known partnership (known: {listed})")
+    return given
+
+
+def responding_org(
+    protocol: Protocol,
+    level: int | None,
+    *,
+    raising_id: int,
+    org_id: int,
+    org_type: str,
+    org_partnership: str,
+) -> None:
+    """May `org_id` (of `org_type`, in `org_partnership`) answer a challenge raised under
+    `protocol` starting at `level` (None: at whichever level it will start)? Never the raiser's
+    own; a partnership business unit only its own partnership's, and only at a level its
+    protocol says the partnership answers: units oversee challenges, they do not make the
+    decisions challenged, and whoever answers reads the child's record."""
+    if org_id == raising_id:
+        raise InvalidInput("responding-org", "must differ from the raising organisation")
+    if org_type != OrgType.PARTNERSHIP.value:
+        return
+    if org_partnership != protocol.partnership:
+        raise InvalidInput(
+            "responding-org",
+            f"is the business unit of another partnership ({org_partnership}); name the "
+            "organisation that made the decision",
+        )
+    answering = [lvl.number for lvl in protocol.levels if Role.PARTNERSHIP in lvl.responder_roles]
+    if (level not in answering) if level is not None else not answering:
+        where = "any level" if level is None else f"level {level}"
+        raise InvalidInput(
+            "responding-org",
+            f"is a partnership business unit, which does not answer challenges at {where} of "
+            f"{protocol.id}; name the organisation that made the decision",
+        )
 
 
 def initials(value: str | None) -> str | None:
     if value is None or not value.strip():
         return None
     if not re.fullmatch(r"[A-Za-z]{1,4}", value.strip()):
-        raise InvalidInput("child-initials", f"{value!r} must be 1 to 4 letters, e.g. JS")
+        # Never echoed back: an error goes to logs and API bodies, and initials are the child's.
+        raise InvalidInput("child-initials", "must be 1 to 4 letters, e.g. JS")
     return value.strip().upper()
 
 
@@ -143,7 +215,7 @@ def birth_year(value: int | None, now: datetime) -> int | None:
     if not now.year - 19 <= value <= now.year:
         raise InvalidInput(
             "child-birth-year",
-            f"{value} is not a child's year of birth ({now.year - 19}–{now.year})",
+            f"is not a child's year of birth: it must be {now.year - 19}–{now.year}",
         )
     return value
 
@@ -186,12 +258,13 @@ def actions(values: list[str] | tuple[str, ...]) -> list[dict[str, str | None]]:
         match = _ACTION_RE.match(raw.strip())
         if match is None or not match.group("what").strip():
             raise InvalidInput(
-                f"action[{index}]", f"{raw!r} is not like 'what | owner | 2026-12-01'"
+                f"action[{index}]",
+                "is not like 'what | owner | 2026-12-01'",  # free text: not echoed
             )
         by = match.group("by")
         if by is not None:
             try:
-                by = date.fromisoformat(by).isoformat()
+                by = within_years(f"action[{index}]", date.fromisoformat(by)).isoformat()
             except ValueError:
                 raise InvalidInput(
                     f"action[{index}]", f"{by!r} is not a date like 2026-12-01"

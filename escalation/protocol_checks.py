@@ -17,6 +17,7 @@ from typing import Any
 
 from escalation.protocol_model import OnLapse, Role
 from escalation.protocol_reading import (
+    MAX_NUMBER,
     Check,
     Reader,
     did_you_mean,
@@ -133,10 +134,12 @@ def _check_levels_of_need(check: Check, value: Any, where: str) -> None:
     if not needs:
         check.add(where, "must name at least one level of need")
     for key, label in needs.items():
-        if isinstance(key, int) and not isinstance(key, bool) and key > 0:
-            check.text(label, join(where, key))
-        else:
+        if not isinstance(key, int) or isinstance(key, bool) or key <= 0:
             check.add(where, f"key {show(key)} is not a positive whole number")
+        elif key > MAX_NUMBER:
+            check.add(where, f"key {show(key)} is more than {MAX_NUMBER}")
+        else:
+            check.text(label, join(where, key))
 
 
 def _check_outcome_check(check: Check, value: Any, where: str) -> None:

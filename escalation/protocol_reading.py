@@ -25,6 +25,7 @@ _HOURS_PATTERN = re.compile(r"^(\d{2}):(\d{2})\s*-\s*(\d{2}):(\d{2})$")
 _DATE_PATTERN = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _UNREADABLE = object()
 _TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
+MAX_NUMBER = 9999  # versions, levels, reminder counts, levels of need
 
 
 # --- YAML ------------------------------------------------------------------------------------
@@ -106,9 +107,14 @@ class Check:
         return value
 
     def positive(self, value: Any, where: str) -> int | None:
-        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        """A version, level or count: stored in integer columns, so a 60-digit one would be
+        accepted here and fail at the first challenge raised under it."""
+        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+            self.add(where, f"must be a positive whole number, not {show(value)}")
+        elif value > MAX_NUMBER:
+            self.add(where, f"must be at most {MAX_NUMBER}, not {show(value)}")
+        else:
             return value
-        self.add(where, f"must be a positive whole number, not {show(value)}")
         return None
 
     def flag(self, value: Any, where: str) -> bool | None:

@@ -28,13 +28,14 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
 from escalation.errors import InvalidInput
+from escalation.intake import within_years
 from escalation.machine import is_open, states_of
 from escalation.protocol import ProtocolRegistry
 from escalation.protocol_model import Protocol
 from escalation.report_model import SUPPRESSED, Cell, Period, Report, Suppressed
 from escalation.report_queries import Days, Scope, gather
 from escalation.report_tables import sections
-from escalation.workdays import LONDON, utc
+from escalation.workdays import FIRST_YEAR, LAST_YEAR, LONDON, utc
 
 # --- The period ------------------------------------------------------------------------------
 
@@ -84,6 +85,10 @@ def _first_year(text: str, option: str) -> int:
     if match is None:
         raise InvalidInput(option, f"{text!r} is not a financial year like 2026-27")
     first = int(match.group(1))
+    if not FIRST_YEAR <= first <= LAST_YEAR:  # 2099-00 ends in March 2100
+        raise InvalidInput(
+            option, f"{text.strip()} is not between the years {FIRST_YEAR} and {LAST_YEAR}"
+        )
     if (first + 1) % 100 != int(match.group(2)):
         raise InvalidInput(
             option,
@@ -119,7 +124,7 @@ def _month_end(year: int, month: int) -> date:
 
 
 def _dates(start: date, end: date) -> Period:
-    start, end = _day(start), _day(end)
+    start, end = within_years("from", _day(start)), within_years("to", _day(end))
     if end < start:
         raise InvalidInput("to", f"--to {end} is before --from {start}")
     if start == end:

@@ -84,8 +84,14 @@ class Service:
         responding = _organisation(
             session, "responding-org", request.responding_org, request.responding_org_id
         )
-        if raising.id == responding.id:
-            raise InvalidInput("responding-org", "must differ from the raising organisation")
+        intake.responding_org(
+            protocol,
+            level,
+            raising_id=raising.id,
+            org_id=responding.id,
+            org_type=responding.type,
+            org_partnership=responding.partnership,
+        )
         year = now.astimezone(protocol.calendar().tz).year
         challenge = Challenge(
             reference=store.next_reference(session, protocol.reference_prefix, year),
@@ -105,13 +111,8 @@ class Service:
         return challenge, protocol, level
 
     def _protocol_for(self, partnership: str) -> Protocol:
-        partnership = intake.text("partnership", partnership, 64).lower()
-        if partnership not in self.registry.partnerships():
-            known = ", ".join(self.registry.partnerships())
-            raise InvalidInput(
-                "partnership", f"{partnership!r} is not a partnership with a protocol ({known})"
-            )
-        return self.registry.for_partnership(partnership)
+        known = intake.partnership("partnership", partnership, self.registry.partnerships())
+        return self.registry.for_partnership(known)
 
     # -- events on an existing challenge -----------------------------------------------------
 
@@ -210,6 +211,7 @@ class Service:
     ) -> None:
         agreement = _agreement(requested_by, agreed_by)
         why = intake.text("reason", reason)
+        until = intake.within_years("until", until)
         if until > utc(now).date() + MAX_EXTENSION:
             raise InvalidInput("until", f"{until.isoformat()} is more than a year away")
         args: dict[str, Any] = {**agreement, "reason": why, "until": until}
@@ -264,7 +266,7 @@ class Service:
         check: Callable[[Challenge], dict[str, Any]],
         concern: str,
     ) -> None:
-        who = intake.text("by", who, 200)
+        who = intake.text("by", who, intake.NAME_LIMIT)
         now = utc(now)
         with self.sessions.begin() as session:
             challenge = store.load_challenge(session, reference)
@@ -415,8 +417,8 @@ def _require_in_order(challenge: Challenge, last: store.Tail | None, now: dateti
 
 
 def _agreement(requested_by: str, agreed_by: str) -> dict[str, str]:
-    requested = intake.text("requested-by", requested_by, 200)
-    agreed = intake.text("agreed-by", agreed_by, 200)
+    requested = intake.text("requested-by", requested_by, intake.NAME_LIMIT)
+    agreed = intake.text("agreed-by", agreed_by, intake.NAME_LIMIT)
     if requested.casefold() == agreed.casefold():
         raise InvalidInput(
             "agreed-by",
@@ -436,14 +438,16 @@ def _raise_fields(request: RaiseRequest, protocol: Protocol, now: datetime) -> d
         "responding_team": intake.optional_line("responding-team", request.responding_team),
         "responder_name": intake.optional_line("responder-name", request.responder_name),
         "responder_email": intake.email("responder-email", request.responder_email),
-        "child_ref": intake.text("child-ref", request.child_ref, 64),
+        "child_ref": intake.text("child-ref", request.child_ref, intake.REFERENCE_LIMIT),
         "child_initials": intake.initials(request.child_initials),
         "child_birth_year": intake.birth_year(request.child_birth_year, now),
         "siblings_affected": request.siblings_affected,
         "category": intake.category(request.category),
         "decision_what": intake.text("decision", request.decision),
         "decision_date": intake.past_date("decision-date", request.decision_date, today),
-        "decision_ref": intake.optional_text("decision-ref", request.decision_ref, 64),
+        "decision_ref": intake.optional_text(
+            "decision-ref", request.decision_ref, intake.REFERENCE_LIMIT
+        ),
         "need_raiser_view": intake.need_level(
             "need-raiser-view", request.need_raiser_view, protocol
         ),

@@ -17,6 +17,7 @@ from sqlalchemy import Select, Table, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, selectinload
 
+from escalation import intake
 from escalation.errors import NotFound
 from escalation.models import (
     Challenge,
@@ -87,9 +88,17 @@ def find_organisation(session: Session, name: str) -> Organisation:
     return matches[0]
 
 
-def organisations(session: Session, partnership: str | None = None) -> Sequence[Organisation]:
+def organisations(
+    session: Session, partnership: str | None = None, known: list[str] | None = None
+) -> Sequence[Organisation]:
+    """The directory's organisations, of one partnership if given. A partnership not `known`
+    (default: not in the directory) is refused, listing the known ones: an empty answer
+    would look like a directory that lost its rows."""
     query = select(Organisation).options(selectinload(Organisation.contacts))
-    if partnership:
+    if partnership is not None:
+        if known is None:
+            known = list(session.scalars(select(Organisation.partnership).distinct()))
+        partnership = intake.partnership("partnership", partnership, sorted(known))
         query = query.where(Organisation.partnership == partnership)
     return session.scalars(query.order_by(Organisation.partnership, Organisation.name)).all()
 

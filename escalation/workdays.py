@@ -28,6 +28,11 @@ WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", 
 # No deadline in this domain is more than a few months away; a search that runs this long means
 # a calendar with no working days at all, which must be an error rather than a hang.
 _SEARCH_LIMIT_DAYS = 3660
+# The instants a user may give (--now, --start): beyond these it is a typo, and near year 9999
+# deadline arithmetic overflows. Timescales: a working year (or its working hours) at most.
+FIRST_YEAR, LAST_YEAR = 2000, 2099
+MAX_WORKING_DAYS = 250
+MAX_WORKING_HOURS = 2000
 
 
 class Unit(StrEnum):
@@ -58,10 +63,15 @@ class Duration:
             raise DurationError(
                 f'"{text}" is not a duration like "5 working days" or "4 working hours"'
             )
-        amount = int(match.group(1))
+        digits = match.group(1).lstrip("0") or "0"
+        amount = int(digits) if len(digits) <= 6 else MAX_WORKING_HOURS + 1  # no 60-digit int()
         if amount <= 0:
             raise DurationError(f'"{text}" must be a positive number of working days or hours')
         unit = Unit.WORKING_DAYS if match.group(2).lower().startswith("day") else Unit.WORKING_HOURS
+        limit = MAX_WORKING_DAYS if unit is Unit.WORKING_DAYS else MAX_WORKING_HOURS
+        if amount > limit:
+            shown = text if len(text) <= 40 else f"{text[:20]}…{text[-20:]}"
+            raise DurationError(f'"{shown}" is more than {limit} {unit.value} (about a year)')
         return cls(amount, unit)
 
     def __str__(self) -> str:
@@ -111,6 +121,11 @@ def parse_instant(text: str, tz: ZoneInfo = LONDON) -> datetime:
         raise CalendarError(
             f'"{text}" is not an ISO 8601 date-time like 2026-12-23T15:00 or 2026-12-23T15:00+00:00'
         ) from exc
+    if not FIRST_YEAR <= value.year <= LAST_YEAR:  # before converting: 9999-12-31 overflows
+        raise CalendarError(
+            f'"{text}" is not between the years {FIRST_YEAR} and {LAST_YEAR}, which this '
+            "service keeps records for"
+        )
     if value.tzinfo is None:
         value = value.replace(tzinfo=tz)
     return value.astimezone(UTC)

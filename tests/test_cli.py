@@ -805,7 +805,7 @@ def test_it_words_a_skipped_deadline_plainly_in_the_chronology(raised: Cli) -> N
         ({"start_level": "9", "start_reason": "Risk"}, ("start-level: ", "9 is not a level")),
         ({"raising_org": "Nowhere School"}, ("raising-org", "'Nowhere School'")),
         ({"responding_org": "Nowhere Team"}, ("responding-org", "'Nowhere Team'")),
-        ({"child_birth_year": "1990"}, ("child-birth-year: ", "1990")),
+        ({"child_birth_year": "1990"}, ("child-birth-year: is not a child's year of birth",)),
         ({"partnership": "cornwall"}, ("partnership: ", "'cornwall'")),
         ({"decision_date": "2027-01-01"}, ("decision-date: ", "in the future")),
     ],

@@ -226,7 +226,12 @@ def list_organisations(
     `responding_org`."""
     web = _web(request)
     with web.sessions() as session:
-        found = store.organisations(session, partnership or principal.partnership)
+        try:
+            found = store.organisations(
+                session, partnership or principal.partnership, web.registry.partnerships()
+            )
+        except InvalidInput as exc:
+            raise _invalid(exc, "query") from None
         return [m.OrganisationOut.model_validate(org, from_attributes=True) for org in found]
 
 
@@ -260,20 +265,28 @@ def raise_challenge(
     if body.responding_org_id is None and body.responding_org is not None:
         # Names are unique only within a partnership: the child's partnership's first.
         raise_request.responding_org_id = _organisation_id(web, body.responding_org, partnership)
+    by_id = body.responding_org_id is not None
     try:
+        # The service applies the pages' rule for whom a challenge may be addressed to.
         reference = web.service.raise_challenge(raise_request, web.now())
     except InvalidInput as exc:
-        raise _invalid(exc) from None
+        raise _invalid(_responding(exc, by_id)) from None
     except NotFound as exc:
         # The service names the option: "responding-org: no organisation named …".
         field, _, problem = str(exc).partition(": ")
-        by_id = field == "responding-org" and body.responding_org_id is not None
-        raise _invalid(InvalidInput("responding_org_id" if by_id else field, problem)) from None
+        raise _invalid(_responding(InvalidInput(field, problem), by_id)) from None
     except EscalationError as exc:
         raise _invalid(InvalidInput("body", str(exc))) from None
     response.headers["Location"] = f"{router.prefix}/challenges/{reference}"
     with web.sessions() as session:
         return _record(web, session, principal, _visible(session, principal, reference))
+
+
+def _responding(exc: InvalidInput, by_id: bool) -> InvalidInput:
+    """A refused responding organisation, named as the body named it (by id or by name)."""
+    if exc.field == "responding-org" and by_id:
+        return InvalidInput("responding_org_id", exc.problem)
+    return exc
 
 
 def _organisation_id(web: Web, name: str, partnership: str) -> int | None:
@@ -286,13 +299,13 @@ def _organisation_id(web: Web, name: str, partnership: str) -> int | None:
         )
 
 
-def _invalid(exc: InvalidInput) -> RequestValidationError:
+def _invalid(exc: InvalidInput, where: str = "body") -> RequestValidationError:
     """The service's refusal, in the same 422 shape as a body that fails its model."""
     field = FIELD_NAMES.get(exc.field, exc.field.replace("-", "_"))
     if field.startswith("action["):  # action[2] (from 1) is the body's actions.1
         field = f"actions.{int(field[7:-1]) - 1}"
     return RequestValidationError(
-        [{"loc": ("body", *field.split(".")), "msg": exc.problem, "type": "value_error"}]
+        [{"loc": (where, *field.split(".")), "msg": exc.problem, "type": "value_error"}]
     )
 
 

@@ -18,11 +18,11 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import CursorResult, delete, or_, select
 from sqlalchemy.orm import Session
 
-from escalation import store, store_web
+from escalation import intake, store, store_web
 from escalation.errors import InvalidInput, NotFound
-from escalation.models import Challenge, Contact, OutboxMessage, RaiseDraft
+from escalation.models import Challenge, Contact, Organisation, OutboxMessage, RaiseDraft
 from escalation.notices import NoticeKind
-from escalation.protocol_model import OrgType
+from escalation.protocol_model import Protocol
 from escalation.views import current_due
 from escalation.web import raise_display as display
 from escalation.web import raise_questions as questions
@@ -341,11 +341,9 @@ def _session_id(session: Session, raiser: Raiser) -> int:
 
 def _asked(raiser: Raiser, session: Session, answers: Answers, page: Page) -> Asked:
     web = raiser.web
-    partnership = answers.get("partnership") or _home(raiser)
-    offered = (
-        _offered(session, raiser.principal, partnership) if page.slug == "organisation" else ()
-    )
-    return Asked(web.registry, web.registry.for_partnership(partnership), web.now(), offered)
+    protocol = web.registry.for_partnership(answers.get("partnership") or _home(raiser))
+    offered = _offered(session, raiser.principal, protocol) if page.slug == "organisation" else ()
+    return Asked(web.registry, protocol, web.now(), offered)
 
 
 def _home(raiser: Raiser) -> str:
@@ -355,13 +353,25 @@ def _home(raiser: Raiser) -> str:
     return own if own in known else known[0]
 
 
-def _offered(session: Session, principal: Principal, partnership: str) -> tuple[OrgChoice, ...]:
-    """Every organisation but the raiser's own, the child's home partnership's first. Not the
-    partnerships' business units: they oversee challenges, they do not make the decisions."""
-    found = [
-        org
-        for org in store.organisations(session)
-        if org.id != principal.organisation_id and org.type != OrgType.PARTNERSHIP.value
-    ]
-    found.sort(key=lambda org: (org.partnership != partnership, org.partnership, org.name))
+def _offered(session: Session, principal: Principal, protocol: Protocol) -> tuple[OrgChoice, ...]:
+    """The organisations `intake.responding_org` allows (the rule the service applies when the
+    challenge is raised, from here, the API or the command line), the child's home
+    partnership's first. The level is asked later: the service checks it again with it."""
+    found = [org for org in store.organisations(session) if _may_answer(principal, protocol, org)]
+    found.sort(key=lambda org: (org.partnership != protocol.partnership, org.partnership, org.name))
     return tuple(OrgChoice(org.id, org.name, org.partnership) for org in found)
+
+
+def _may_answer(principal: Principal, protocol: Protocol, org: Organisation) -> bool:
+    try:
+        intake.responding_org(
+            protocol,
+            None,
+            raising_id=principal.organisation_id,
+            org_id=org.id,
+            org_type=org.type,
+            org_partnership=org.partnership,
+        )
+    except InvalidInput:
+        return False
+    return True

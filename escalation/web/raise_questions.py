@@ -156,7 +156,9 @@ def _siblings(form: Form) -> int:
 def _child(form: Form, asked: Asked) -> Answers:
     return _checked(
         {
-            "child_ref": lambda: intake.text("child-ref", form.get("child-ref"), 64),
+            "child_ref": lambda: intake.text(
+                "child-ref", form.get("child-ref"), intake.REFERENCE_LIMIT
+            ),
             "child_initials": lambda: intake.initials(form.get("child-initials")),
             "child_birth_year": lambda: intake.birth_year(
                 _whole(form, "child-birth-year", "2015"), asked.now
@@ -202,7 +204,7 @@ def _decision(form: Form, asked: Asked) -> Answers:
             "decision": lambda: intake.text("decision", form.get("decision")),
             "decision_date": lambda: _decision_date(form, asked),
             "decision_ref": lambda: intake.optional_text(
-                "decision-ref", form.get("decision-ref"), 64
+                "decision-ref", form.get("decision-ref"), intake.REFERENCE_LIMIT
             ),
         }
     )
