@@ -1,14 +1,14 @@
 """Every SQL query the engine makes, in one place.
 
-PostgreSQL: rows that are about to change are locked with FOR UPDATE, and the sweep claims due
-deadlines with FOR UPDATE SKIP LOCKED so several sweepers share the work without waiting on each
-other. SQLite ignores both clauses; there every transaction begins IMMEDIATE (see `db`), which
-serialises writers instead.
+PostgreSQL: rows that are about to change are locked with FOR UPDATE, and the sweep claims the
+challenges that have due deadlines with FOR UPDATE SKIP LOCKED so several sweepers share the work
+without waiting on each other. SQLite ignores both clauses; there every transaction begins
+IMMEDIATE (see `db`), which serialises writers instead.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple
@@ -146,21 +146,52 @@ def pending_deadlines(session: Session, challenge_id: int) -> Sequence[Deadline]
     ).all()
 
 
-def claim_due(session: Session, now: datetime, limit: int) -> Sequence[Deadline]:
-    """Lock up to `limit` pending deadlines due by `now` and their challenges, oldest first.
+class Claim(NamedTuple):
+    """What one claim locked: its challenges, and every due deadline of theirs, in due order."""
 
-    The challenge is locked in the same statement and anything another transaction holds is
-    skipped, so sweepers never wait on each other: locking challenges one by one while applying
-    deadlines let two sweepers take the same challenges in opposite orders and deadlock.
+    challenge_ids: list[int]
+    deadlines: Sequence[Deadline]
+
+
+def claim_due(
+    session: Session, now: datetime, limit: int, passed_over: Collection[int] = ()
+) -> Claim:
+    """Lock the challenges of up to `limit` pending deadlines due by `now`, oldest first, and
+    read every due deadline of those challenges, oldest first (`passed_over` ids left out).
+
+    A sweeper claims challenges, not deadlines: a challenge's deadlines must be applied in due
+    order, and a lapse cancels the reminders still pending. Claiming deadline rows one by one
+    with SKIP LOCKED let a sweeper skip a challenge's reminder while another sweeper held the
+    challenge, then, that sweeper having committed meanwhile, claim the same challenge's lapse:
+    the reminder ended cancelled instead of recorded as skipped. So only the challenge row is
+    locked (anything another transaction holds is skipped, so sweepers never wait on each
+    other), and its due deadlines are read afresh once it is held: the second statement sees
+    whatever the previous holder committed, and nobody changes a challenge's deadlines without
+    holding its row. A claim may name a challenge whose due deadlines another sweeper finished
+    just before; it then brings no deadline of it, and the caller simply claims again. The
+    challenges are locked by the claim itself, never one by one while applying: that let two
+    sweepers take the same challenges in opposite orders and deadlock.
     """
-    return session.scalars(
-        select(Deadline)
+    due = (Deadline.status == DeadlineStatus.PENDING.value) & (Deadline.due_at <= now)
+    if passed_over:
+        due = due & Deadline.id.not_in(sorted(passed_over))
+    claimed = session.scalars(
+        select(Deadline.challenge_id)
         .join(Challenge, Challenge.id == Deadline.challenge_id)
-        .where(Deadline.status == DeadlineStatus.PENDING.value, Deadline.due_at <= now)
+        .where(due)
         .order_by(Deadline.due_at, Deadline.id)
         .limit(limit)
-        .with_for_update(of=(Deadline, Challenge), skip_locked=True)
+        .with_for_update(of=Challenge, skip_locked=True)
     ).all()
+    ids = list(dict.fromkeys(claimed))
+    if not ids:
+        return Claim([], [])
+    deadlines = session.scalars(
+        select(Deadline)
+        .where(due, Deadline.challenge_id.in_(ids))
+        .order_by(Deadline.due_at, Deadline.id)
+    ).all()
+    return Claim(ids, deadlines)
 
 
 class Tail(NamedTuple):

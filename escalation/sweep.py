@@ -1,9 +1,12 @@
 """The sweep: apply every deadline due as of `now`, once.
 
-It claims pending deadlines due by `now`, oldest first, in batches (FOR UPDATE SKIP LOCKED on
-PostgreSQL, so several sweepers share the work; SQLite serialises writers). Each deadline is
-applied inside a savepoint of the batch's transaction together with its transition, chronology
-entry and queued notices, and marked done, so running the sweep again finds nothing to do.
+It claims the challenges of pending deadlines due by `now`, oldest first, in batches (FOR UPDATE
+SKIP LOCKED on the challenge rows on PostgreSQL, so several sweepers share the work; SQLite
+serialises writers), and applies every due deadline of each claimed challenge in due order, so
+a lapse never overtakes the reminder before it: four sweepers record what one records. A batch
+of `batch_size` due deadlines can therefore bring a few more, the later ones of its challenges.
+Each deadline is applied with its transition, chronology entry and queued notices, and marked
+done, so running the sweep again finds nothing to do.
 
 Catching up after a missed night or week: a reminder whose moment has passed (the deadline it
 announced is gone) is recorded as skipped, not sent late; a lapse escalates once, and the new
@@ -144,12 +147,13 @@ def _apply_batch(
     batch_size: int,
     together: bool,
 ) -> bool:
-    claimed = store.claim_due(session, result.now, batch_size + len(passed_over))
-    batch = [d for d in claimed if d.id not in passed_over][:batch_size]
+    claim = store.claim_due(session, result.now, batch_size, passed_over)
+    batch = claim.deadlines
     if not batch:
-        return False
+        # Nothing due, or only challenges another sweeper finished while this one claimed.
+        return bool(claim.challenge_ids)
     if together:
-        store.load_batch(session, [d.challenge_id for d in batch])
+        store.load_batch(session, claim.challenge_ids)
     try:
         for deadline in batch:
             if together:
