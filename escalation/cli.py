@@ -103,11 +103,6 @@ class _Commands(click.Group):
             fail(exc, app.settings.database_url if app else None)
 
 
-def handle_errors(func: F) -> F:
-    """Kept for the commands that name it; `_Commands` handles every command the same way."""
-    return func
-
-
 def _parse_now(ctx: click.Context, param: click.Parameter, value: str | None) -> datetime | None:
     if value is None:
         return None
@@ -169,7 +164,6 @@ def db_group() -> None:
 
 @db_group.command("upgrade")
 @pass_app
-@handle_errors
 def db_upgrade(app: App) -> None:
     """Create the schema, or upgrade it to this version. Safe to run again."""
     db.upgrade(app.engine)
@@ -179,7 +173,6 @@ def db_upgrade(app: App) -> None:
 
 @db_group.command("current")
 @pass_app
-@handle_errors
 def db_current(app: App) -> None:
     """Show the schema revision of the database and the one this version needs."""
     click.echo(
@@ -199,7 +192,6 @@ def workflows_group() -> None:
 @workflows_group.command("validate")
 @click.argument("files", nargs=-1, type=click.Path(path_type=Path))
 @pass_app
-@handle_errors
 def workflows_validate(app: App, files: tuple[Path, ...]) -> None:
     """Validate protocol files: every problem is listed; exit status 1 if there is any.
 
@@ -234,7 +226,6 @@ def _protocol_option(func: F) -> F:
 @workflows_group.command("show")
 @_protocol_option
 @pass_app
-@handle_errors
 def workflows_show(app: App, protocol_id: str, version: int | None) -> None:
     """Levels, timescales, contacts and the provenance of every number."""
     click.echo(describe(app.registry.get(protocol_id, version)))
@@ -243,7 +234,6 @@ def workflows_show(app: App, protocol_id: str, version: int | None) -> None:
 @workflows_group.command("diagram")
 @_protocol_option
 @pass_app
-@handle_errors
 def workflows_diagram(app: App, protocol_id: str, version: int | None) -> None:
     """Mermaid text of the state machine, drawn from the transitions machine itself."""
     click.echo(mermaid(app.registry.get(protocol_id, version)))
@@ -266,7 +256,6 @@ def workflows_diagram(app: App, protocol_id: str, version: int | None) -> None:
 @click.option("--version", type=int, default=None, help="Protocol version (default: newest).")
 @click.option("--json", "as_json", is_flag=True, help="Print {due_at, reminders} as JSON.")
 @pass_app
-@handle_errors
 def due(
     app: App,
     protocol_id: str,
@@ -321,7 +310,6 @@ def orgs_group() -> None:
 @orgs_group.command("import")
 @click.argument("csv_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @pass_app
-@handle_errors
 def orgs_import(app: App, csv_file: Path) -> None:
     """Import organisations and contacts from CSV, all or nothing.
 
@@ -340,7 +328,6 @@ def orgs_import(app: App, csv_file: Path) -> None:
 @orgs_group.command("list")
 @click.option("--partnership", default=None, help="Only this partnership.")
 @pass_app
-@handle_errors
 def orgs_list(app: App, partnership: str | None) -> None:
     """List organisations and their contacts."""
     with app.sessions() as session:
@@ -359,11 +346,11 @@ def orgs_list(app: App, partnership: str | None) -> None:
     type=click.IntRange(1, 10_000),
     default=200,
     show_default=True,
-    help="Deadlines claimed per transaction.",
+    help="Due deadlines per claim: their challenges are locked, each with every due deadline "
+    "of its own, so in a catch-up one transaction may apply a few times this many.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @pass_app
-@handle_errors
 def sweep_command(app: App, batch_size: int, as_json: bool) -> None:
     """Apply everything due as of now: reminders, lapses, outcome checks. Safe to repeat.
 

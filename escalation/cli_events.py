@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 import click
 
 from escalation import intake, store
-from escalation.cli import App, emit_json, handle_errors, pass_app
+from escalation.cli import App, emit_json, pass_app
 from escalation.intake import RaiseRequest, Resolution
 from escalation.protocol_model import Category, Outcome, ResponseKind
 from escalation.views import challenge_dict, challenge_text, chronology_export, current_due
@@ -151,7 +151,6 @@ def register(main: click.Group) -> None:
 @click.option("--start-reason", help="Why the challenge starts above level 1.")
 @_json_option
 @pass_app
-@handle_errors
 def raise_command(app: App, /, as_json: bool, **fields: Any) -> None:
     """Raise a challenge; prints its new reference.
 
@@ -166,8 +165,7 @@ def raise_command(app: App, /, as_json: bool, **fields: Any) -> None:
 
 def _event_command(name: str, help_text: str) -> Callable[[Callable[..., None]], click.Command]:
     def decorate(func: Callable[..., None]) -> click.Command:
-        wrapped: Callable[..., Any] = handle_errors(func)
-        wrapped = pass_app(wrapped)
+        wrapped: Callable[..., Any] = pass_app(func)
         wrapped = _json_option(wrapped)
         wrapped = click.argument("reference")(wrapped)
         return click.command(name, help=help_text)(wrapped)
@@ -327,7 +325,6 @@ def show(app: App, reference: str, as_json: bool) -> None:
 @click.option("--partnership", help="Only this partnership.")
 @_json_option
 @pass_app
-@handle_errors
 def list_command(
     app: App, open_only: bool, overdue: bool, partnership: str | None, as_json: bool
 ) -> None:
@@ -356,7 +353,6 @@ def list_command(
     "--format", "fmt", type=click.Choice(["text", "csv", "json"]), default="text", show_default=True
 )
 @pass_app
-@handle_errors
 def chronology(app: App, reference: str, fmt: str) -> None:
     """The challenge's chronology: when, who, factual concern, action, impact."""
     with app.sessions() as session:

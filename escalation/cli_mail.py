@@ -8,7 +8,7 @@ import click
 from sqlalchemy import select
 
 from escalation import intake, jobs, store
-from escalation.cli import App, handle_errors, pass_app
+from escalation.cli import App, pass_app
 from escalation.config import Settings
 from escalation.dispatch import Mailer, dismiss, retry
 from escalation.emails import KINDS, check_all
@@ -34,7 +34,6 @@ def templates_group() -> None:
 
 @templates_group.command("check")
 @pass_app
-@handle_errors
 def templates_check(app: App) -> None:
     """Render every kind of email for every protocol with sample values; exit 1 on any error."""
     problems = check_all(app.renderer, app.registry.all())
@@ -56,7 +55,6 @@ def emails_group() -> None:
 @click.argument("kind", type=click.Choice([k.value for k in NoticeKind]))
 @click.option("--challenge", "reference", required=True, help="The challenge reference.")
 @pass_app
-@handle_errors
 def emails_preview(app: App, kind: str, reference: str) -> None:
     """Print the email of KIND that each addressee of the challenge's level would get now."""
     with app.sessions() as session:
@@ -92,7 +90,6 @@ def emails_preview(app: App, kind: str, reference: str) -> None:
     "(every message gets at least 3 attempts).",
 )
 @pass_app
-@handle_errors
 def dispatch_command(app: App, batch_size: int, retry_hours: float) -> None:
     """Send pending emails through ESCALATION_SMTP_URL or, with no SMTP server configured,
     write them as .eml files into the outbox folder. Temporary failures are retried with
@@ -130,7 +127,6 @@ def outbox_group() -> None:
 @click.option("--pending", "status", flag_value=OutboxStatus.PENDING.value, help="Only pending.")
 @click.option("--failed", "status", flag_value=OutboxStatus.FAILED.value, help="Only failed.")
 @pass_app
-@handle_errors
 def outbox_list(app: App, status: str | None) -> None:
     """List outbox messages, oldest first."""
     with app.sessions() as session:
@@ -148,7 +144,6 @@ def outbox_list(app: App, status: str | None) -> None:
 @click.argument("message_id", type=int, required=False)
 @click.option("--all-failed", is_flag=True, help="Put every failed message back in the queue.")
 @pass_app
-@handle_errors
 def outbox_retry(app: App, message_id: int | None, all_failed: bool) -> None:
     """Put a failed message (or, with --all-failed, every one) back in the queue."""
     if (message_id is None) == (not all_failed):
@@ -170,7 +165,6 @@ def outbox_retry(app: App, message_id: int | None, all_failed: bool) -> None:
     "No child's details: this goes into the chronology.",
 )
 @pass_app
-@handle_errors
 def outbox_dismiss(app: App, message_id: int, who: str, how: str) -> None:
     """Mark a failed email as dealt with another way; recorded in the challenge's chronology.
 
@@ -186,7 +180,6 @@ def outbox_dismiss(app: App, message_id: int, who: str, how: str) -> None:
 @outbox_group.command("show")
 @click.argument("message_id", type=int)
 @pass_app
-@handle_errors
 def outbox_show(app: App, message_id: int) -> None:
     """One message: headers, status and the plain-text body."""
     with app.sessions() as session:

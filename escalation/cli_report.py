@@ -15,7 +15,7 @@ from pathlib import Path
 
 import click
 
-from escalation.cli import App, handle_errors, pass_app
+from escalation.cli import App, pass_app
 from escalation.errors import InvalidInput
 from escalation.report_cells import financial_year
 from escalation.report_model import Period
@@ -66,7 +66,6 @@ def register(main: click.Group) -> None:
     help='Show counts of 1 to 4, and any figure that would reveal one, as "fewer than 5".',
 )
 @pass_app
-@handle_errors
 def report_command(
     app: App,
     partnership: str | None,

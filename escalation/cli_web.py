@@ -9,7 +9,7 @@ import click
 from sqlalchemy import select
 
 from escalation import directory, intake, store, store_web
-from escalation.cli import App, handle_errors, pass_app
+from escalation.cli import App, pass_app
 from escalation.errors import InvalidInput, NotFound
 from escalation.models import ApiToken
 
@@ -38,7 +38,6 @@ def register(main: click.Group) -> None:
     "X-Forwarded-For/-Proto headers are trusted. Without it the headers are ignored.",
 )
 @pass_app
-@handle_errors
 def serve_command(
     app: App, host: str, port: int, workers: int, forwarded_allow_ips: str | None
 ) -> None:
@@ -91,7 +90,6 @@ def admin_group() -> None:
     "[default: '<Partnership> SCP Business Unit'].",
 )
 @pass_app
-@handle_errors
 def admin_add(app: App, partnership: str, name: str, email: str, unit: str | None) -> None:
     """Add a partnership admin to the directory (and its business unit, if it is new).
 
@@ -134,7 +132,6 @@ def tokens_group() -> None:
 @click.option("--label", required=True, help="Which system holds it, e.g. 'Mosaic (Front Door)'.")
 @click.option("--by", "created_by", required=True, help="Who issued it (for the record).")
 @pass_app
-@handle_errors
 def tokens_create(app: App, org_name: str, label: str, created_by: str) -> None:
     """Issue a token; it is printed once and only its hash is kept.
 
@@ -159,7 +156,6 @@ def tokens_create(app: App, org_name: str, label: str, created_by: str) -> None:
 @tokens_group.command("list")
 @click.option("--partnership", default=None, help="Only this partnership's organisations.")
 @pass_app
-@handle_errors
 def tokens_list(app: App, partnership: str | None) -> None:
     """The tokens issued (never the tokens themselves)."""
     if partnership is not None:
@@ -176,7 +172,6 @@ def tokens_list(app: App, partnership: str | None) -> None:
 @tokens_group.command("revoke")
 @click.argument("token_id", type=int)
 @pass_app
-@handle_errors
 def tokens_revoke(app: App, token_id: int) -> None:
     """Stop a token working, at once."""
     with app.sessions.begin() as session:

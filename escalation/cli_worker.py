@@ -21,7 +21,7 @@ import click
 from sqlalchemy.exc import SQLAlchemyError
 
 from escalation import cli_mail, failures, jobs, scheduler
-from escalation.cli import App, emit_json, handle_errors, pass_app
+from escalation.cli import App, emit_json, pass_app
 from escalation.config import DIGEST_DAYS, Settings
 from escalation.db import SchemaNotReady
 from escalation.dispatch import Mailer
@@ -73,7 +73,6 @@ def _parse_local_time(
     "[default: ESCALATION_DIGEST_DAYS, else working].",
 )
 @pass_app
-@handle_errors
 def worker_command(
     app: App, sweep_every: int | None, digest_at: local_time | None, digest_days: str | None
 ) -> None:
@@ -250,7 +249,6 @@ def _report(health: jobs.Health, as_json: bool) -> None:
     "day [default: ESCALATION_DIGEST_DAYS, else working].",
 )
 @pass_app
-@handle_errors
 def digest_command(app: App, days: str | None) -> None:
     """Queue today's digest for each partnership's leads: for cron, once a day.
 
