@@ -1,14 +1,18 @@
 """Dispatcher throughput against a local SMTP sink: prints figures, never asserts timings.
 
-    python bench/dispatch.py [--messages 2000] [--connections 8] [--repeat 3]
+    python bench/dispatch.py [--messages 2000] [--connections 8] [--repeat 3] [--postgres URL]
+                             [--sink-delay-ms 0]
 
 An aiosmtpd sink listens on 127.0.0.1 (a free port) in a separate process, so it does not share
 the benchmark's event loop, and counts the messages it accepts. Measured, each --repeat times:
 
   (a) one new aiosmtplib connection per message (connect, send_message, quit), sequentially;
   (b) the dispatcher as configured in production: N pending rows in the outbox of a fresh,
-      migrated SQLite database, then `dispatch_once(service, SmtpMailer(...), now, 500)`, timed
-      as a whole (claims, sending and status updates); every row must end `sent`;
+      migrated SQLite database (or, with --postgres URL, a fresh schema there), then
+      `dispatch_once(service, SmtpMailer(...), now, 500)`, timed as a whole (claims, sending
+      and status updates); every row must end `sent`. The dispatcher gives the SMTP mailer
+      one message per connection at a time and commits each such batch, so a crash re-sends
+      at most one message per connection; that commit is part of what is measured;
   (c) `SmtpMailer.send_batch` alone on in-memory rows (no database), for context.
 
 The medians, the ratio (b)/(a) and PASS/FAIL against the targets are printed. The exit status
@@ -46,7 +50,7 @@ if str(ROOT) not in sys.path:  # run from a checkout without installing the pack
     sys.path.insert(0, str(ROOT))
 
 import aiosmtplib  # noqa: E402
-from sqlalchemy import func, insert, select  # noqa: E402
+from sqlalchemy import Engine, func, insert, select, text  # noqa: E402
 
 from escalation import db  # noqa: E402
 from escalation.dispatch import dispatch_once  # noqa: E402
@@ -81,19 +85,24 @@ HTML_BODY = (
 class _Counter:
     """aiosmtpd handler: accepts every message and counts it in shared memory."""
 
-    def __init__(self, received: Synchronized[int]) -> None:
+    def __init__(self, received: Synchronized[int], delay: float) -> None:
         self.received = received
+        self.delay = delay
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.delay:  # a relay's own work per message (queueing, scanning)
+            await asyncio.sleep(self.delay)
         with self.received.get_lock():
             self.received.value += 1
         return "250 2.0.0 OK"
 
 
-def _run_sink(port: int, received: Synchronized[int], ready: Event, stop: Event) -> None:
+def _run_sink(
+    port: int, received: Synchronized[int], ready: Event, stop: Event, delay: float
+) -> None:
     from aiosmtpd.controller import Controller
 
-    controller = Controller(_Counter(received), hostname="127.0.0.1", port=port)
+    controller = Controller(_Counter(received, delay), hostname="127.0.0.1", port=port)
     controller.start()
     ready.set()
     try:
@@ -124,13 +133,13 @@ def free_port() -> int:
     return port
 
 
-def start_sink() -> Sink:
+def start_sink(delay: float = 0.0) -> Sink:
     context = multiprocessing.get_context("spawn")
     port = free_port()
     received: Synchronized[int] = context.Value("q", 0)
     ready, stop = context.Event(), context.Event()
     process = context.Process(
-        target=_run_sink, args=(port, received, ready, stop), name="smtp-sink", daemon=True
+        target=_run_sink, args=(port, received, ready, stop, delay), name="smtp-sink", daemon=True
     )
     process.start()
     if not ready.wait(timeout=30):
@@ -233,20 +242,61 @@ def make_template(folder: Path) -> Path:
     return path
 
 
+@dataclass
+class Databases:
+    """A fresh migrated database per run: a copy of a SQLite template, or, with `postgres`, a
+    schema of its own in that PostgreSQL database (dropped after the run)."""
+
+    folder: Path
+    postgres: str | None = None
+    template: Path | None = None
+
+    @property
+    def name(self) -> str:
+        return "PostgreSQL" if self.postgres else "SQLite"
+
+    def open(self, run: str) -> Engine:
+        if self.postgres is None:
+            if self.template is None:
+                self.template = make_template(self.folder)
+            path = self.folder / f"{run}.db"
+            shutil.copyfile(self.template, path)
+            return db.make_engine(f"sqlite:///{path}")
+        admin = db.make_engine(self.postgres)
+        with admin.begin() as connection:
+            connection.execute(text(f"CREATE SCHEMA {_schema(run)}"))
+        admin.dispose()
+        separator = "&" if "?" in self.postgres else "?"
+        engine = db.make_engine(f"{self.postgres}{separator}options=-csearch_path%3D{_schema(run)}")
+        db.upgrade(engine)
+        return engine
+
+    def close(self, run: str, engine: Engine) -> None:
+        engine.dispose()
+        if self.postgres is None:
+            (self.folder / f"{run}.db").unlink(missing_ok=True)
+            return
+        admin = db.make_engine(self.postgres)
+        with admin.begin() as connection:
+            connection.execute(text(f"DROP SCHEMA {_schema(run)} CASCADE"))
+        admin.dispose()
+
+
+def _schema(run: str) -> str:
+    return "bench_" + run.replace("-", "_")
+
+
 def measure_dispatcher(
     port: int,
     count: int,
     connections: int,
     run: str,
-    template: Path,
-    folder: Path,
+    databases: Databases,
     totals: Totals,
     profile: cProfile.Profile | None = None,
 ) -> float:
-    """(b): messages per second through dispatch_once on a fresh migrated SQLite database."""
-    path = folder / f"{run}.db"
-    shutil.copyfile(template, path)
-    engine = db.make_engine(f"sqlite:///{path}")
+    """(b): messages per second through dispatch_once on a fresh migrated database."""
+    engine = databases.open(run)
     try:
         sessions = db.session_factory(engine)
         at = datetime.now(UTC) - timedelta(minutes=1)
@@ -273,8 +323,7 @@ def measure_dispatcher(
                 ).all()
             )
     finally:
-        engine.dispose()
-        path.unlink(missing_ok=True)
+        databases.close(run, engine)
     sent = statuses.get(OutboxStatus.SENT.value, 0)
     totals.sent += result.sent
     if sent != count or result.sent != count:
@@ -321,6 +370,17 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--no-batch-only", action="store_true", help="skip (c), send_batch without a database"
     )
     parser.add_argument(
+        "--sink-delay-ms",
+        type=float,
+        default=0.0,
+        help="the sink takes this long over each DATA, as a real relay does (0)",
+    )
+    parser.add_argument(
+        "--postgres",
+        metavar="URL",
+        help="run (b) on PostgreSQL at URL (a schema per run) instead of SQLite",
+    )
+    parser.add_argument(
         "--profile",
         action="store_true",
         help="also run (b) once under cProfile and print where the time goes",
@@ -338,18 +398,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(line)
     print(
         f"setup:   {count} messages a run, {connections} connections, batch size {BATCH_SIZE}, "
-        f"{repeat} run(s) of each; sink: aiosmtpd in a separate process"
+        f"{repeat} run(s) of each; sink: aiosmtpd in a separate process, "
+        f"{args.sink_delay_ms:g} ms per DATA"
     )
 
-    sink = start_sink()
+    sink = start_sink(args.sink_delay_ms / 1000)
     totals = Totals()
     with tempfile.TemporaryDirectory(prefix="bench-dispatch-") as tmp:
         folder = Path(tmp)
         try:
-            template = make_template(folder)
+            databases = Databases(folder, args.postgres)
             # Warm-up (imports, first connections); counted by the sink, not in the figures.
             measure_per_message(sink.port, WARM_UP, "warm-a", totals)
-            measure_dispatcher(sink.port, WARM_UP, connections, "warm-b", template, folder, totals)
+            measure_dispatcher(sink.port, WARM_UP, connections, "warm-b", databases, totals)
 
             per_message: list[float] = []
             dispatcher: list[float] = []
@@ -357,9 +418,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             for i in range(repeat):
                 per_message.append(measure_per_message(sink.port, count, f"a{i}", totals))
                 dispatcher.append(
-                    measure_dispatcher(
-                        sink.port, count, connections, f"b{i}", template, folder, totals
-                    )
+                    measure_dispatcher(sink.port, count, connections, f"b{i}", databases, totals)
                 )
                 if not args.no_batch_only:
                     batch_only.append(
@@ -370,7 +429,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.profile:
                 profile = cProfile.Profile()
                 measure_dispatcher(
-                    sink.port, count, connections, "prof", template, folder, totals, profile
+                    sink.port, count, connections, "prof", databases, totals, profile
                 )
                 out = io.StringIO()
                 stats = pstats.Stats(profile, stream=out).strip_dirs()
@@ -384,7 +443,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     print()
     print(figures("(a) one new connection per message", per_message))
-    print(figures(f"(b) dispatch_once, SQLite, {connections} connections", dispatcher))
+    print(figures(f"(b) dispatch_once, {databases.name}, {connections} connections", dispatcher))
     if batch_only:
         print(figures(f"(c) send_batch alone, {connections} connections", batch_only))
     rate_b = statistics.median(dispatcher)

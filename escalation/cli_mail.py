@@ -79,7 +79,8 @@ def emails_preview(app: App, kind: str, reference: str) -> None:
     type=click.IntRange(1, 10_000),
     default=100,
     show_default=True,
-    help="Messages claimed per transaction.",
+    help="Most messages claimed per transaction (through SMTP: one per connection, recorded "
+    "as soon as the server accepts it).",
 )
 @click.option(
     "--retry-hours",

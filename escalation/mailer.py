@@ -9,6 +9,7 @@ step of the notifications work.)
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import re
 from collections.abc import Sequence
@@ -47,9 +48,8 @@ def message_bytes(row: OutboxMessage, sender: str) -> bytes:
     if row.raw is not None:
         return row.raw
     boundary = f"=_{hashlib.sha1(row.message_id.encode()).hexdigest()}"
-    name, address = parseaddr(sender)
     headers = [
-        f"From: {_mailbox(name, address)}",
+        f"From: {_from_header(sender)}",
         f"To: {_mailbox(row.recipient_name, row.recipient_email)}",
         f"Subject: {_subject(_one_line(row.subject))}",
         f"Message-ID: {row.message_id}",
@@ -117,6 +117,14 @@ def _part(boundary: str, subtype: str, body: str) -> str:
     )
 
 
+@functools.lru_cache(maxsize=8)
+def _from_header(sender: str) -> str:
+    # The sender is the same for every message of a run; parsing it cost about as much as the
+    # rest of the headers together.
+    return _mailbox(*parseaddr(sender))
+
+
+@functools.lru_cache(maxsize=8)
 def envelope_sender(sender: str) -> str:
     return parseaddr(sender)[1]
 

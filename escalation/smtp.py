@@ -12,24 +12,30 @@ row, keyed by the row's id, and the dispatcher decides what to record.
   refused sender (MAIL FROM is the same for every message, so it is a configuration problem; a
   permanent outcome would silently drop safeguarding mail that a fixed configuration delivers).
 
-Connections: the rows are dealt round-robin into at most `settings.connections` shares; each
-share is sent sequentially over one connection. When a connection breaks (disconnect, timeout,
-socket error), the row in flight is TEMPORARY (it may have been delivered: the re-send carries
-the same Message-ID) and the share reconnects ONCE and continues; if the first connect or that
-single reconnect fails, or the connection breaks again, the rest of the share is TEMPORARY
-without being attempted. A 4xx/5xx reply keeps the connection (aiosmtplib resets the envelope).
+Connections: a batch's rows are dealt round-robin over at most `settings.connections`
+connections; each connection sends its share one message after another. `send_batch` opens
+fresh connections and closes them before it returns; `connected()` keeps them open across
+batches for the dispatcher, which hands it one message per connection at a time. When a
+connection breaks (disconnect, timeout, socket error), the row in flight is TEMPORARY (it may
+have been delivered: the re-send carries the same Message-ID) and the connection reconnects
+ONCE, at its next message (a delivery since renews that); if a connect or that reconnect
+fails, or it breaks again, it gives up and its further rows are TEMPORARY without being
+attempted (with `connected()`, later batches go to the connections that have not given up).
+A 4xx/5xx reply keeps the connection (aiosmtplib resets the envelope).
 
 `detail` holds the SMTP code and the server's text, or a description of the connection error,
 never any message content; it is cut to `DETAIL_LIMIT` characters.
 
-`send_batch` uses `asyncio.run`, so it must be called from synchronous code (no running loop).
+`send_batch` and `connected` run their own event loop, so they must be called from synchronous
+code (no running loop).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -46,6 +52,7 @@ from escalation.models import OutboxMessage
 __all__ = [
     "Delivery",
     "Outcome",
+    "SmtpConnections",
     "SmtpMailer",
     "SmtpSettings",
     "parse_smtp_url",
@@ -197,18 +204,31 @@ class SmtpMailer:
         self.sender = sender
 
     def send_batch(self, rows: Sequence[OutboxMessage]) -> dict[int, Outcome]:
+        """Send `rows` over fresh connections, closed again before returning."""
         if not rows:
             return {}
         return asyncio.run(self.send_batch_async(rows))
 
     async def send_batch_async(self, rows: Sequence[OutboxMessage]) -> dict[int, Outcome]:
-        count = max(1, min(self.settings.connections, len(rows)))
-        shares = [list(rows[i::count]) for i in range(count)]
-        outcomes: dict[int, Outcome] = {}
-        await asyncio.gather(*(self._send_share(share, outcomes) for share in shares))
-        for row in rows:  # belt and braces: every row has an outcome
-            outcomes.setdefault(row.id, Outcome(Delivery.TEMPORARY, "not attempted"))
-        return outcomes
+        lanes = [_Lane(self) for _ in range(self.settings.connections)]
+        try:
+            return await _send_over(lanes, rows)
+        finally:
+            await asyncio.gather(*(lane.close() for lane in lanes))
+
+    @contextmanager
+    def connected(self) -> Iterator[SmtpConnections]:
+        """Connections kept open across batches until the block ends (the dispatcher's run).
+
+        The dispatcher sends one message per connection at a time and records each small
+        batch before the next, so a crash re-sends at most one message per connection.
+        """
+        with asyncio.Runner() as runner:
+            connections = SmtpConnections(self, runner)
+            try:
+                yield connections
+            finally:
+                runner.run(connections.close())
 
     def _client(self) -> aiosmtplib.SMTP:
         s = self.settings
@@ -234,36 +254,6 @@ class SmtpMailer:
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
             return _connection_error(exc)
         return client
-
-    async def _send_share(self, share: list[OutboxMessage], outcomes: dict[int, Outcome]) -> None:
-        reconnects_left = 1
-        client = await self._connect()
-        position = 0
-        try:
-            while position < len(share):
-                if isinstance(client, str):
-                    for row in share[position:]:
-                        outcomes[row.id] = Outcome(Delivery.TEMPORARY, client)
-                    log.warning(
-                        "smtp: %d message(s) not attempted: %s", len(share) - position, client
-                    )
-                    return
-                row = share[position]
-                try:
-                    outcomes[row.id] = await self._send_one(client, row)
-                    position += 1
-                except _ConnectionBroken as broken:
-                    outcomes[row.id] = broken.outcome
-                    position += 1
-                    client.close()
-                    if reconnects_left and position < len(share):
-                        reconnects_left -= 1
-                        client = await self._connect()
-                    else:
-                        client = f"not attempted after: {broken.outcome.detail}"
-        finally:
-            if not isinstance(client, str):
-                await self._quit(client)
 
     async def _send_one(self, client: aiosmtplib.SMTP, row: OutboxMessage) -> Outcome:
         try:
@@ -303,3 +293,91 @@ class SmtpMailer:
             await client.quit()
         except Exception:  # the messages are sent; a failed goodbye changes nothing
             client.close()
+
+
+class SmtpConnections:
+    """The connections of one `SmtpMailer.connected()` block; a mailer for the dispatcher."""
+
+    def __init__(self, mailer: SmtpMailer, runner: asyncio.Runner) -> None:
+        self.runner = runner
+        self.lanes = [_Lane(mailer) for _ in range(mailer.settings.connections)]
+
+    @property
+    def in_flight(self) -> int | None:
+        """Messages one batch should hold: one per connection that has not given up; None
+        once all have, since nothing more goes on the wire (the rest of the run is recorded
+        TEMPORARY in the caller's usual batches, not one by one)."""
+        return sum(lane.gave_up is None for lane in self.lanes) or None
+
+    def send_batch(self, rows: Sequence[OutboxMessage]) -> dict[int, Outcome]:
+        if not rows:
+            return {}
+        return self.runner.run(_send_over(self.lanes, rows))
+
+    async def close(self) -> None:
+        await asyncio.gather(*(lane.close() for lane in self.lanes))
+
+
+async def _send_over(lanes: list[_Lane], rows: Sequence[OutboxMessage]) -> dict[int, Outcome]:
+    """Deal `rows` round-robin over the lanes still usable (all, if none is) and send."""
+    usable = [lane for lane in lanes if lane.gave_up is None] or lanes
+    count = max(1, min(len(usable), len(rows)))
+    outcomes: dict[int, Outcome] = {}
+    await asyncio.gather(
+        *(lane.send_all(rows[i::count], outcomes) for i, lane in enumerate(usable[:count]))
+    )
+    for row in rows:  # belt and braces: every row has an outcome
+        outcomes.setdefault(row.id, Outcome(Delivery.TEMPORARY, "not attempted"))
+    return outcomes
+
+
+class _Lane:
+    """One connection and the messages sent over it, one after another, across batches.
+
+    It connects when first needed. When it breaks, it reconnects once, at the next message; a
+    message delivered since renews that. If a connect fails, or it breaks twice running, it
+    gives up: later messages are TEMPORARY without being attempted.
+    """
+
+    def __init__(self, mailer: SmtpMailer) -> None:
+        self.mailer = mailer
+        self.client: aiosmtplib.SMTP | None = None
+        self.reconnect_allowed = True
+        self.gave_up: str | None = None
+
+    async def send_all(self, rows: Sequence[OutboxMessage], outcomes: dict[int, Outcome]) -> None:
+        for row in rows:
+            outcomes[row.id] = await self.send(row)
+
+    async def send(self, row: OutboxMessage) -> Outcome:
+        if self.client is None and self.gave_up is None:
+            client = await self.mailer._connect()
+            if isinstance(client, str):
+                self._give_up(client)
+            else:
+                self.client = client
+        if self.client is None:
+            return Outcome(Delivery.TEMPORARY, self.gave_up or "not attempted")
+        try:
+            outcome = await self.mailer._send_one(self.client, row)
+        except _ConnectionBroken as broken:
+            self.client.close()
+            self.client = None
+            if not self.reconnect_allowed:
+                self._give_up(f"not attempted after: {broken.outcome.detail}")
+            self.reconnect_allowed = False
+            return broken.outcome
+        if outcome.delivery is Delivery.SENT:
+            self.reconnect_allowed = True
+        return outcome
+
+    def _give_up(self, reason: str) -> None:
+        self.gave_up = reason
+        log.warning(
+            "smtp: a connection gave up; its further messages are not attempted: %s", reason
+        )
+
+    async def close(self) -> None:
+        if self.client is not None:
+            await SmtpMailer._quit(self.client)
+            self.client = None

@@ -325,7 +325,7 @@ def test_it_keeps_everything_pending_while_the_server_is_down_then_delivers_once
 
 # -- 5. crash safety: `escalation dispatch` killed again and again -------------------------------
 
-CHALLENGES = 100  # three messages each
+CHALLENGES = 160  # three messages each: enough for every kill to find the dispatch running
 KILLS = 12
 
 
