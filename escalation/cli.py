@@ -331,7 +331,7 @@ def orgs_import(app: App, csv_file: Path) -> None:
 def orgs_list(app: App, partnership: str | None) -> None:
     """List organisations and their contacts."""
     with app.sessions() as session:
-        for org in store.organisations(session, partnership):
+        for org in store.organisations(session, partnership, app.registry.partnerships()):
             click.echo(f"{org.partnership:10} {org.type:12} {org.name}")
             for contact in org.contacts:
                 click.echo(f"{'':24}{contact.role:15} {contact.name} <{contact.email}>")

@@ -241,9 +241,9 @@ def test_it_refuses_an_extension_outside_the_years(service: Service) -> None:
             "(known: devon, plymouth, torbay)",
         ),
         (
-            # The directory's partnerships: cli.py's `orgs list` has no registry at hand.
             ["orgs", "list", "--partnership", "cornwall"],
-            "error: partnership: 'cornwall' is not a known partnership (known: devon, plymouth)",
+            "error: partnership: 'cornwall' is not a known partnership "
+            "(known: devon, plymouth, torbay)",
         ),
         (
             ["api-tokens", "list", "--partnership", "cornwall"],
