@@ -6,6 +6,7 @@ JSON; otherwise one readable line. `--by` is the person acting, as recorded in t
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import date
 from typing import Any, TypeVar
@@ -102,6 +103,14 @@ def register(main: click.Group) -> None:
         main.add_command(command)
 
 
+def _year(ctx: click.Context, param: click.Parameter, value: str | None) -> int | None:
+    """A year of birth, never repeated back in the error (click's int type quotes the value,
+    and stderr goes to cron mail and logs)."""
+    if value is None or re.fullmatch(r"[0-9]{4}", value.strip()):
+        return None if value is None else int(value)
+    raise click.BadParameter("must be a year of four digits, like 2015")
+
+
 @click.command("raise")
 @click.option("--partnership", required=True, help="The child's home partnership (devon, …).")
 @click.option("--raising-org", required=True, help="Your organisation, as in the directory.")
@@ -115,7 +124,12 @@ def register(main: click.Group) -> None:
 @click.option("--responder-email", help="The decision-maker's email, if known.")
 @click.option("--child-ref", required=True, help="The child's reference in the agencies' systems.")
 @click.option("--child-initials", help="The child's initials (1–4 letters).")
-@click.option("--child-birth-year", type=int, help="The child's year of birth.")
+@click.option(
+    "--child-birth-year",
+    callback=_year,
+    metavar="YEAR",
+    help="The child's year of birth, e.g. 2015.",
+)
 @click.option("--siblings-affected", type=click.IntRange(0, 30), default=0, show_default=True)
 @click.option(
     "--category",

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from escalation.errors import EscalationError, ProtocolError
 
@@ -42,11 +43,16 @@ _CONNECTION_CAUSES = (
     ("terminating connection", "the server ended the connection"),
     ("server closed the connection", "the server closed the connection"),
     ("consuming input failed", "the server closed the connection"),
+    ("ssl syscall", "the server closed the connection"),
+    ("closed unexpectedly", "the server closed the connection"),
+    ("connection reset", "the connection was reset"),
     ("connection already closed", "the connection was closed"),
     ("the database system is starting up", "the server is starting up"),
     ("the database system is shutting down", "the server is shutting down"),
     ("too many clients", "the server has too many connections"),
-    ("ssl", "TLS negotiation failed"),
+    ("certificate", "TLS negotiation failed"),
+    ("ssl negotiation", "TLS negotiation failed"),
+    ("server does not support ssl", "TLS negotiation failed"),
     ("unable to open database file", "the file cannot be opened"),
 )
 
@@ -96,19 +102,13 @@ def location(database: URL | None) -> str:
 
 def _database_failure(exc: SQLAlchemyError, database: URL | None) -> Failure:
     at = location(database)
+    if isinstance(exc, PoolTimeout):  # every connection of the pool busy: come back later
+        return Failure((f"{at} has no free connection (the pool is exhausted)",), unavailable=True)
     if not isinstance(exc, DBAPIError):
         return Failure((f"{at} gave an unexpected {type(exc).__name__}",))
-    # SQLAlchemy wraps a failure to connect with no statement; a connection that dies under a
-    # statement (a restart, a failover, pg_terminate_backend) comes back as invalidated.
-    if exc.statement is None:
-        cause = connection_cause(exc) or "connection failed"
-        sqlite = database is not None and database.get_backend_name() == "sqlite"
-        verb = "cannot be opened" if sqlite else "cannot be reached"
-        return Failure(
-            (f"{at} {verb} ({cause}){_sqlite_hint(database)}",),
-            EXIT_NO_DATABASE,
-            unavailable=True,
-        )
+    # A connection that dies under a statement or at COMMIT (a restart, a failover,
+    # pg_terminate_backend) comes back invalidated; only a failure to connect has no statement
+    # and a connection never made. At COMMIT the write may have been committed.
     if exc.connection_invalidated:
         cause = connection_cause(exc) or "connection failed"
         return Failure(
@@ -120,13 +120,24 @@ def _database_failure(exc: SQLAlchemyError, database: URL | None) -> Failure:
             EXIT_NO_DATABASE,
             unavailable=True,
         )
+    if exc.statement is None:
+        cause = connection_cause(exc) or "connection failed"
+        sqlite = database is not None and database.get_backend_name() == "sqlite"
+        verb = "cannot be opened" if sqlite else "cannot be reached"
+        return Failure(
+            (f"{at} {verb} ({cause}){_sqlite_hint(database)}",),
+            EXIT_NO_DATABASE,
+            unavailable=True,
+        )
     if "database is locked" in str(exc.orig):
         return Failure((f"{at} stayed locked by another process; nothing was recorded",))
     if isinstance(exc, IntegrityError):
         constraint = _constraint(exc)
         named = f" (constraint {constraint})" if constraint else ""
         return Failure((f"{at} refused the change{named}; nothing was recorded",))
-    return Failure((f"{at} refused the change ({type(exc.orig).__name__}); nothing was recorded",))
+    return Failure(
+        (f"{at} could not complete the command ({type(exc.orig).__name__}); nothing was recorded",)
+    )
 
 
 def connection_cause(exc: DBAPIError) -> str | None:

@@ -266,8 +266,8 @@ def actions(values: list[str] | tuple[str, ...]) -> list[dict[str, str | None]]:
             try:
                 by = within_years(f"action[{index}]", date.fromisoformat(by)).isoformat()
             except ValueError:
-                raise InvalidInput(
-                    f"action[{index}]", f"{by!r} is not a date like 2026-12-01"
+                raise InvalidInput(  # the value is not repeated: it is free text
+                    f"action[{index}]", "the part after the second | is not a date like 2026-12-01"
                 ) from None
         parsed.append(
             {"what": match.group("what").strip(), "owner": match.group("owner"), "by": by}

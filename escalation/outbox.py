@@ -20,8 +20,9 @@ from sqlalchemy.orm import Session
 
 from escalation import store
 from escalation.emails import EmailContext, EmailRenderer, RenderedEmail
+from escalation.intake import column_length
 from escalation.links import Links
-from escalation.models import Challenge, OutboxStatus
+from escalation.models import Challenge, OutboxMessage, OutboxStatus
 from escalation.notices import Audience, Notice, NoticeKind
 from escalation.protocol import ProtocolRegistry
 from escalation.protocol_model import Protocol, Role
@@ -199,7 +200,17 @@ def enqueue(session: Session, **values: Any) -> None:
     like the digest), kind, idempotency_key, message_id, recipient_email/_name/_role, subject,
     text_body, html_body, created_at.
     """
+    values["subject"] = _fitted(values["subject"])
     values.setdefault("status", OutboxStatus.PENDING.value)
     values.setdefault("attempts", 0)
     values.setdefault("next_attempt_at", values["created_at"])
     store.insert_outbox(session, values)
+
+
+SUBJECT_LIMIT = column_length(OutboxMessage, "subject")
+
+
+def _fitted(subject: str) -> str:
+    """Two organisations' names of the longest the directory allows overflow the subject
+    column (PostgreSQL would refuse the whole raise): shorten it, the reference first in it."""
+    return subject if len(subject) <= SUBJECT_LIMIT else subject[: SUBJECT_LIMIT - 1] + "…"

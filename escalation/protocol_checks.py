@@ -30,7 +30,8 @@ from escalation.protocol_reading import (
 )
 from escalation.workdays import WEEKDAYS, Duration
 
-ID_PATTERN = re.compile(r"^[a-z][a-z0-9_-]*$")
+# At most 64 characters: the columns that keep a challenge's protocol id and partnership.
+ID_PATTERN = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
 PREFIX_PATTERN = re.compile(r"^[A-Z]{2,8}$")
 _PHONE_PATTERN = re.compile(r"^\+?[\d ()-]*\d[\d ()-]*\d[\d ()-]*$")
 
@@ -347,10 +348,12 @@ def _check_overdue(check: Check, value: Any, where: str) -> None:
 
 
 _TOP_READERS: dict[str, Reader] = {
-    "id": _pattern(ID_PATTERN, 'lower-case letters, digits, "-" and "_", starting with a letter'),
+    "id": _pattern(
+        ID_PATTERN, 'at most 64 lower-case letters, digits, "-" and "_", starting with a letter'
+    ),
     "version": Check.positive,
     "name": Check.text,
-    "partnership": _pattern(ID_PATTERN, 'lower-case letters, digits, "-" and "_"'),
+    "partnership": _pattern(ID_PATTERN, 'at most 64 lower-case letters, digits, "-" and "_"'),
     "reference_prefix": _pattern(PREFIX_PATTERN, "2 to 8 capital letters"),
     "source": Check.text,
     "business_hours": _check_business_hours,

@@ -208,8 +208,7 @@ def _apply_one(
         log.warning("deadline %s deferred: %s", deadline.id, exc)
         return
     except EscalationError as exc:
-        savepoint.rollback()
-        passed_over.add(deadline.id)
+        savepoint.rollback()  # marked failed below: no longer pending, so never claimed again
         deadline.status, deadline.processed_at = DeadlineStatus.FAILED.value, result.now
         deadline.detail = type(exc).__name__
         result.failed += 1

@@ -121,14 +121,25 @@ def parse_instant(text: str, tz: ZoneInfo = LONDON) -> datetime:
         raise CalendarError(
             f'"{text}" is not an ISO 8601 date-time like 2026-12-23T15:00 or 2026-12-23T15:00+00:00'
         ) from exc
-    if not FIRST_YEAR <= value.year <= LAST_YEAR:  # before converting: 9999-12-31 overflows
-        raise CalendarError(
-            f'"{text}" is not between the years {FIRST_YEAR} and {LAST_YEAR}, which this '
-            "service keeps records for"
-        )
+    # Checked before converting (9999-12-31 overflows) and after, in UTC and in local time:
+    # 2099-12-31T23:59-05:00 is already 2100 here, and a reference carries the local year.
+    if not FIRST_YEAR <= value.year <= LAST_YEAR:
+        raise _outside_years(text)
     if value.tzinfo is None:
         value = value.replace(tzinfo=tz)
-    return value.astimezone(UTC)
+    converted = value.astimezone(UTC)
+    if not FIRST_YEAR <= converted.year <= LAST_YEAR or not (
+        FIRST_YEAR <= converted.astimezone(tz).year <= LAST_YEAR
+    ):
+        raise _outside_years(text)
+    return converted
+
+
+def _outside_years(text: str) -> CalendarError:
+    return CalendarError(
+        f'"{text}" is not between the years {FIRST_YEAR} and {LAST_YEAR}, which this '
+        "service keeps records for"
+    )
 
 
 @dataclass(frozen=True)

@@ -148,6 +148,29 @@ def test_it_imports_names_as_long_as_their_columns(escalation: Escalation, tmp_p
     assert longest in escalation.ok("orgs", "list", "--partnership", "devon")
 
 
+def test_it_raises_between_two_organisations_with_the_longest_names(
+    escalation: Escalation, tmp_path: Path
+) -> None:
+    """Both names go into the emails' subject, whose column is shorter than the two together:
+    the subject is shortened, never the raise refused."""
+    school, team = "S" * 200, "T" * 200
+    rows = (
+        f"{school},school,devon,dsl,Dana Lead,dsl@long.example.org",
+        f"{team},social_care,devon,practitioner,Alex Worker,sw@long.example.org",
+    )
+    escalation.ok("orgs", "import", csv_file(tmp_path, *rows))
+    raised = [*RAISE]
+    raised[raised.index(SCHOOL)] = school
+    raised[raised.index(FRONT_DOOR)] = team
+    assert escalation.ok("--now", MONDAY, *raised, "--urgent").strip() == "DSCP-2026-00001"
+    assert escalation.engine is not None
+    with escalation.engine.connect() as connection:
+        subjects = connection.scalars(text("SELECT subject FROM outbox")).all()
+    assert subjects and all(len(subject) == 400 for subject in subjects)
+    assert all("DSCP-2026-00001" in subject[:30] for subject in subjects), subjects
+    assert all(subject.endswith("…") for subject in subjects)
+
+
 @pytest.mark.parametrize(
     ("option", "value", "expected"),
     [
@@ -186,8 +209,10 @@ def _replaced(args: list[str], option: str, value: str) -> list[str]:
         ("1999-12-31T23:59", RAISE),
         ("9999-12-31T23:59", ["report"]),
         ("2100-01-01T00:00", ["sweep"]),
+        ("2099-12-31T23:59-05:00", RAISE),  # 2100 in UTC and in London
+        ("2000-01-01T00:30+01:00", ["report"]),  # 1999 in UTC and in London
     ],
-    ids=["raise-9999", "raise-1999", "report-9999", "sweep-2100"],
+    ids=["raise-9999", "raise-1999", "report-9999", "sweep-2100", "raise-offset", "report-offset"],
 )
 def test_it_refuses_a_now_outside_the_years_it_keeps_records_for(
     escalation: Escalation, instant: str, command: list[str]

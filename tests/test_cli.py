@@ -932,7 +932,7 @@ def test_it_refuses_a_bad_raise_and_writes_nothing(
                 "Visit | Alex | next week",
             ],
             "2026-12-08T10:00",
-            ("action[1]: ", "'next week' is not a date"),
+            ("action[1]: the part after the second | is not a date",),
         ),
     ],
     ids=[

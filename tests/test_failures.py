@@ -223,3 +223,14 @@ def test_it_hides_the_password_of_an_unreachable_server() -> None:
     assert failure.unavailable and failure.status == 2
     assert "s3cret-pw" not in failure.message and "***" in failure.message
     engine.dispose()
+
+
+def test_it_does_not_repeat_a_mistyped_year_of_birth(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    argv = [*DATABASE_COMMANDS["raise"], "--child-birth-year", "2O15"]
+    result = CliRunner().invoke(main, ["raise", *argv])
+    assert result.exit_code == 2
+    assert "'--child-birth-year': must be a year of four digits, like 2015" in result.stderr
+    assert "2O15" not in result.output

@@ -26,9 +26,11 @@ from typing import Any
 
 import psycopg
 import pytest
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 
-from escalation import db
+from escalation import db, failures
 from tests.conftest import FIXTURES, FRONT_DOOR, POSTGRES_URL, PRIVACY_MARKERS, SCHOOL
 from tests.smtp_sink import free_port
 from tests.test_cli import clean_env
@@ -299,3 +301,21 @@ def test_it_never_echoes_postgresql_details_of_a_refused_row(
     assert "Failing row" not in log and "Traceback" not in log
     assert_no_marker(result.stdout, result.stderr, body, log)
     assert fault_db.challenges() == 0
+
+
+def test_it_says_a_connection_lost_at_commit_was_lost_not_unreachable(
+    fault_db: FaultDatabase,
+) -> None:
+    """At COMMIT SQLAlchemy reports no statement, as for a failure to connect; but the write
+    may have been committed, and the reader must be told to check."""
+    engine = db.make_engine(fault_db.url)
+    with fault_db.connect() as killer:
+        with pytest.raises(OperationalError) as caught, engine.begin() as connection:
+            pid = connection.execute(text("SELECT pg_backend_pid()")).scalar_one()
+            killer.execute("SELECT pg_terminate_backend(%s)", (pid,))
+            time.sleep(0.3)  # let the server end it before our COMMIT
+    engine.dispose()
+    failure = failures.describe(caught.value, make_url(fault_db.url))
+    assert failure.status == 2 and failure.unavailable
+    assert failure.message.startswith("the connection to the database at postgresql+psycopg:")
+    assert "rolled back unless the database had already committed it" in failure.message

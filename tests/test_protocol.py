@@ -741,12 +741,12 @@ def test_it_reports_a_version_that_is_not_a_positive_whole_number(
     assert problems[0].startswith("devon.yaml: version: must be a positive whole number, not ")
 
 
-@pytest.mark.parametrize("bad_id", ["Devon", "1devon", "devon scp", "-devon", "dévon"])
+@pytest.mark.parametrize("bad_id", ["Devon", "1devon", "devon scp", "-devon", "dévon", "d" * 65])
 def test_it_reports_an_id_that_is_not_a_lower_case_slug(tmp_path: Path, bad_id: str) -> None:
     problems = problems_after(tmp_path, lambda d: d.update(id=bad_id))
     assert problems == [
-        f'devon.yaml: id: "{bad_id}" does not match ^[a-z][a-z0-9_-]*$ (lower-case letters, '
-        'digits, "-" and "_", starting with a letter)'
+        f'devon.yaml: id: "{bad_id}" does not match ^[a-z][a-z0-9_-]{{0,63}}$ (at most 64 '
+        'lower-case letters, digits, "-" and "_", starting with a letter)'
     ]
 
 

@@ -219,7 +219,7 @@ def list_organisations(
     request: Request,
     principal: Client,
     partnership: Annotated[
-        str | None, Query(pattern=r"^[a-z]{1,64}$", description="Default: yours")
+        str | None, Query(pattern=r"^[a-z][a-z0-9_-]{0,63}$", description="Default: yours")
     ] = None,
 ) -> list[m.OrganisationOut]:
     """The directory's organisations of a partnership (the child's): the choices for
