@@ -35,6 +35,7 @@ from escalation.service import Service
 from escalation.web.app import create_app
 from escalation.web.context import Web
 from tests.conftest import FRONT_DOOR, SCHOOL, london
+from tests.test_bad_input_limits import RAISE, _replaced
 from tests.web_support import (
     BASE_URL,
     FIXTURES,
@@ -306,31 +307,7 @@ def escalation(engine: Engine, *args: str) -> subprocess.CompletedProcess[str]:
 def test_it_refuses_a_partnership_unit_from_the_command_line_with_one_error_line(
     api: Api, engine: Engine
 ) -> None:
-    args = [
-        "--now",
-        "2026-12-07T10:00",
-        "raise",
-        "--partnership",
-        "devon",
-        "--raising-org",
-        SCHOOL,
-        "--raiser-name",
-        "Dana Lead",
-        "--responding-org",
-        PLYMOUTH_UNIT,
-        "--child-ref",
-        "CHILD-REF-001",
-        "--category",
-        "threshold",
-        "--decision",
-        "Referral judged below threshold",
-        "--concern",
-        "Attendance falling",
-        "--desired-outcome",
-        "A social work assessment",
-        "--voice-of-child",
-        "Frightened at home",
-    ]
+    args = ["--now", "2026-12-07T10:00", *_replaced(RAISE, "--responding-org", PLYMOUTH_UNIT)]
     refused = escalation(engine, *args)
     assert refused.returncode == 1, (refused.stdout, refused.stderr)
     assert refused.stderr.strip().splitlines() == [
@@ -338,7 +315,6 @@ def test_it_refuses_a_partnership_unit_from_the_command_line_with_one_error_line
         "the organisation that made the decision"
     ]
     assert api.rows()["challenges"] == 0
-    index = args.index(PLYMOUTH_UNIT)
-    raised = escalation(engine, *args[:index], FRONT_DOOR, *args[index + 1 :])
+    raised = escalation(engine, "--now", "2026-12-07T10:00", *RAISE)
     assert raised.returncode == 0, (raised.stdout, raised.stderr)
     assert raised.stdout.strip() == "DSCP-2026-00001"
