@@ -76,10 +76,10 @@ API_BODY = {
 
 
 def assert_no_marker(*texts: str) -> None:
-    for text in texts:
+    for seen in texts:
         for field, marker in PRIVACY_MARKERS.items():
             if len(marker) > 3:  # initials are too short to search for
-                assert marker not in text, f"{field} leaked: {text[:2000]}"
+                assert marker not in seen, f"{field} leaked: {seen[:2000]}"
 
 
 @dataclass
@@ -309,11 +309,14 @@ def test_it_says_a_connection_lost_at_commit_was_lost_not_unreachable(
     """At COMMIT SQLAlchemy reports no statement, as for a failure to connect; but the write
     may have been committed, and the reader must be told to check."""
     engine = db.make_engine(fault_db.url)
-    with fault_db.connect() as killer:
-        with pytest.raises(OperationalError) as caught, engine.begin() as connection:
-            pid = connection.execute(text("SELECT pg_backend_pid()")).scalar_one()
-            killer.execute("SELECT pg_terminate_backend(%s)", (pid,))
-            time.sleep(0.3)  # let the server end it before our COMMIT
+    with (
+        fault_db.connect() as killer,
+        pytest.raises(OperationalError) as caught,
+        engine.begin() as connection,
+    ):
+        pid = connection.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        killer.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        time.sleep(0.3)  # let the server end it before our COMMIT
     engine.dispose()
     failure = failures.describe(caught.value, make_url(fault_db.url))
     assert failure.status == 2 and failure.unavailable

@@ -135,7 +135,9 @@ def test_it_names_a_malformed_action_line(web_and_app: tuple[Web, FastAPI], refe
     response = post(client, f"/challenges/{reference}/respond", fields)
     assert response.status_code == 400
     assert 'href="#actions"' in error_summary(response.text)
-    assert "next week" in error_summary(response.text)
+    summary = error_summary(response.text)  # the free text is not repeated in the message
+    assert "action[1]: the part after the second | is not a date like 2026-12-01" in summary
+    assert "next week" not in summary
     assert "Visit | Alex | next week" in response.text  # the answers stay as typed
     assert loaded(web_and_app[0], reference)[0].state == "level_1.awaiting_response"
 
