@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -164,6 +165,10 @@ def parse_smtp_url(url: str, password_file: str | None = None) -> SmtpSettings:
     )
 
 
+# A kept connection unused this long is checked with a NOOP before its next message.
+IDLE_CHECK_SECONDS = 1.0
+
+
 class _ConnectionBroken(Exception):
     """The connection cannot be used any more; carries the outcome of the row in flight."""
 
@@ -266,10 +271,20 @@ class SmtpMailer:
             worst = max(refused, key=lambda r: 500 <= r.code <= 599)
             return _by_code(worst.code, _reply(worst.code, worst.message))
         except aiosmtplib.SMTPSenderRefused as exc:
-            return Outcome(Delivery.TEMPORARY, "sender refused: " + _reply(exc.code, exc.message))
+            outcome = Outcome(
+                Delivery.TEMPORARY, "sender refused: " + _reply(exc.code, exc.message)
+            )
+            if 400 <= exc.code <= 499 or not client.is_connected:
+                # A server may refuse more mail on a connection (Exchange's messages-per-
+                # connection limit) and keep it open: a kept connection would then refuse every
+                # message of the run. A new one is the remedy; two refusals running give up.
+                raise _ConnectionBroken(outcome) from exc
+            return outcome
         except aiosmtplib.SMTPResponseException as exc:
             outcome = _by_code(exc.code, _reply(exc.code, exc.message))
-            if exc.code == 421 or not client.is_connected:  # 421: the server is closing
+            # 421: the server is closing. Another 4xx at DATA is about this message (greylisting,
+            # a full queue): the connection carries on.
+            if exc.code == 421 or not client.is_connected:
                 raise _ConnectionBroken(outcome) from exc
             return outcome
         except (aiosmtplib.SMTPNotSupported, ValueError) as exc:
@@ -344,12 +359,14 @@ class _Lane:
         self.client: aiosmtplib.SMTP | None = None
         self.reconnect_allowed = True
         self.gave_up: str | None = None
+        self.used_at = time.monotonic()
 
     async def send_all(self, rows: Sequence[OutboxMessage], outcomes: dict[int, Outcome]) -> None:
         for row in rows:
             outcomes[row.id] = await self.send(row)
 
     async def send(self, row: OutboxMessage) -> Outcome:
+        await self._check_idle()
         if self.client is None and self.gave_up is None:
             client = await self.mailer._connect()
             if isinstance(client, str):
@@ -367,9 +384,26 @@ class _Lane:
                 self._give_up(f"not attempted after: {broken.outcome.detail}")
             self.reconnect_allowed = False
             return broken.outcome
+        self.used_at = time.monotonic()
         if outcome.delivery is Delivery.SENT:
             self.reconnect_allowed = True
         return outcome
+
+    async def _check_idle(self) -> None:
+        """A kept connection idle for a while (the database held the dispatcher up) may have
+        been dropped by the server's idle timeout: find out with a NOOP, before a message is
+        charged an attempt for it, and start afresh without counting it as a break."""
+        client = self.client
+        if client is None or time.monotonic() - self.used_at < IDLE_CHECK_SECONDS:
+            return
+        try:
+            if client.is_connected:
+                await client.noop()
+                return
+        except (aiosmtplib.SMTPException, OSError, TimeoutError):
+            pass
+        client.close()
+        self.client = None
 
     def _give_up(self, reason: str) -> None:
         self.gave_up = reason
