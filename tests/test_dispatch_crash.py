@@ -29,6 +29,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, select
@@ -55,8 +56,30 @@ PENDING = OutboxStatus.PENDING.value
 class SlowServer(SmtpSink):
     """Takes 30 ms over each DATA, so a kill lands while messages are on the wire."""
 
+    def __init__(self) -> None:
+        super().__init__()
+        self.in_data = 0
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.in_data += 1  # one event loop: no lock needed
+        try:
+            return await super().handle_DATA(server, session, envelope)
+        finally:
+            self.in_data -= 1
+
     async def before_data(self) -> None:
         await asyncio.sleep(0.03)
+
+    def settle(self) -> None:
+        """Wait until a DATA the dead client had sent is answered: none in progress and no new
+        message for 0.3 s (a fixed sleep was too short on a loaded machine)."""
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            before = len(self.message_ids())
+            time.sleep(0.3)
+            if self.in_data == 0 and len(self.message_ids()) == before:
+                return
+        raise AssertionError("the server was still receiving 15 s after the kill")
 
 
 def queue_messages(sessions: sessionmaker[Session]) -> set[str]:
@@ -140,7 +163,7 @@ def test_it_resends_at_most_one_message_per_connection_after_each_crash(
         stderr = process.stderr.read().decode()
         process.stderr.close()
         assert "Traceback" not in stderr, stderr
-        time.sleep(0.2)  # let the server finish a DATA the dead client had sent
+        server.settle()
         now_status = statuses(sessions)
         in_flight = {m for m in set(server.message_ids()) if now_status[m] == PENDING}
         in_flight_at.append(in_flight)
