@@ -191,6 +191,19 @@ def test_it_resends_at_most_one_message_per_connection_after_each_crash(
     assert max(received.values()) <= 2, received.most_common(3)
 
 
+def batch_sizes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The size of every batch the dispatcher hands the SMTP connections, as it goes."""
+    batches: list[int] = []
+    send_batch = SmtpConnections.send_batch
+
+    def counted(self: SmtpConnections, rows: Sequence[OutboxMessage]) -> dict[int, Outcome]:
+        batches.append(len(rows))
+        return send_batch(self, rows)
+
+    monkeypatch.setattr(SmtpConnections, "send_batch", counted)
+    return batches
+
+
 def test_it_hands_the_smtp_mailer_one_message_per_connection_over_kept_connections(
     sessions: sessionmaker[Session],
     registry: ProtocolRegistry,
@@ -201,14 +214,7 @@ def test_it_hands_the_smtp_mailer_one_message_per_connection_over_kept_connectio
     server = SmtpSink()
     port = smtp_server(server)
     settings = parse_smtp_url(f"smtp://127.0.0.1:{port}?connections={CONNECTIONS}&timeout=5")
-    batches: list[int] = []
-    send_batch = SmtpConnections.send_batch
-
-    def counted(self: SmtpConnections, rows: Sequence[OutboxMessage]) -> dict[int, Outcome]:
-        batches.append(len(rows))
-        return send_batch(self, rows)
-
-    monkeypatch.setattr(SmtpConnections, "send_batch", counted)
+    batches = batch_sizes(monkeypatch)
 
     result = dispatch_once(
         Service(sessions, registry), SmtpMailer(settings, SENDER), QUEUED_AT, batch_size=100
@@ -227,14 +233,7 @@ def test_it_records_the_rest_in_whole_batches_once_every_connection_has_given_up
 ) -> None:
     queue_messages(sessions)
     settings = parse_smtp_url(f"smtp://127.0.0.1:{free_port()}?connections={CONNECTIONS}")
-    batches: list[int] = []
-    send_batch = SmtpConnections.send_batch
-
-    def counted(self: SmtpConnections, rows: Sequence[OutboxMessage]) -> dict[int, Outcome]:
-        batches.append(len(rows))
-        return send_batch(self, rows)
-
-    monkeypatch.setattr(SmtpConnections, "send_batch", counted)
+    batches = batch_sizes(monkeypatch)
 
     result = dispatch_once(
         Service(sessions, registry), SmtpMailer(settings, SENDER), QUEUED_AT, batch_size=100
