@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 from email_validator import EmailNotValidError, validate_email
 
 from escalation.errors import InvalidInput
-from escalation.models import Base, Challenge
+from escalation.models import Base, Challenge, Organisation
 from escalation.protocol_model import Category, OrgType, Outcome, Protocol, ResponseKind, Role
 from escalation.workdays import FIRST_YEAR, LAST_YEAR
 
@@ -167,27 +167,21 @@ def partnership(name: str, value: str | None, known: list[str]) -> str:
 
 
 def responding_org(
-    protocol: Protocol,
-    level: int | None,
-    *,
-    raising_id: int,
-    org_id: int,
-    org_type: str,
-    org_partnership: str,
+    protocol: Protocol, level: int | None, raising_id: int, org: Organisation
 ) -> None:
-    """May `org_id` (of `org_type`, in `org_partnership`) answer a challenge raised under
-    `protocol` starting at `level` (None: at whichever level it will start)? Never the raiser's
+    """May `org` answer a challenge raised by organisation `raising_id` under `protocol`,
+    starting at `level` (None: at whichever level it will start)? Never the raiser's
     own; a partnership business unit only its own partnership's, and only at a level its
     protocol says the partnership answers: units oversee challenges, they do not make the
     decisions challenged, and whoever answers reads the child's record."""
-    if org_id == raising_id:
+    if org.id == raising_id:
         raise InvalidInput("responding-org", "must differ from the raising organisation")
-    if org_type != OrgType.PARTNERSHIP.value:
+    if org.type != OrgType.PARTNERSHIP.value:
         return
-    if org_partnership != protocol.partnership:
+    if org.partnership != protocol.partnership:
         raise InvalidInput(
             "responding-org",
-            f"is the business unit of another partnership ({org_partnership}); name the "
+            f"is the business unit of another partnership ({org.partnership}); name the "
             "organisation that made the decision",
         )
     answering = [lvl.number for lvl in protocol.levels if Role.PARTNERSHIP in lvl.responder_roles]

@@ -84,14 +84,7 @@ class Service:
         responding = _organisation(
             session, "responding-org", request.responding_org, request.responding_org_id
         )
-        intake.responding_org(
-            protocol,
-            level,
-            raising_id=raising.id,
-            org_id=responding.id,
-            org_type=responding.type,
-            org_partnership=responding.partnership,
-        )
+        intake.responding_org(protocol, level, raising.id, responding)
         year = now.astimezone(protocol.calendar().tz).year
         challenge = Challenge(
             reference=store.next_reference(session, protocol.reference_prefix, year),

@@ -89,15 +89,13 @@ def find_organisation(session: Session, name: str) -> Organisation:
 
 
 def organisations(
-    session: Session, partnership: str | None = None, known: list[str] | None = None
+    session: Session, partnership: str | None = None, known: Sequence[str] = ()
 ) -> Sequence[Organisation]:
     """The directory's organisations, of one partnership if given. A partnership not `known`
-    (default: not in the directory) is refused, listing the known ones: an empty answer
-    would look like a directory that lost its rows."""
+    (the protocols' partnerships) is refused, listing the known ones: an empty answer would
+    look like a directory that lost its rows."""
     query = select(Organisation).options(selectinload(Organisation.contacts))
     if partnership is not None:
-        if known is None:
-            known = list(session.scalars(select(Organisation.partnership).distinct()))
         partnership = intake.partnership("partnership", partnership, sorted(known))
         query = query.where(Organisation.partnership == partnership)
     return session.scalars(query.order_by(Organisation.partnership, Organisation.name)).all()

@@ -364,14 +364,7 @@ def _offered(session: Session, principal: Principal, protocol: Protocol) -> tupl
 
 def _may_answer(principal: Principal, protocol: Protocol, org: Organisation) -> bool:
     try:
-        intake.responding_org(
-            protocol,
-            None,
-            raising_id=principal.organisation_id,
-            org_id=org.id,
-            org_type=org.type,
-            org_partnership=org.partnership,
-        )
+        intake.responding_org(protocol, None, principal.organisation_id, org)
     except InvalidInput:
         return False
     return True
