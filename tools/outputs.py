@@ -1,0 +1,135 @@
+"""Capture what the engine shows people, to compare before and after a change that should not
+alter it (a move of modules, a refactor).
+
+    python tools/outputs.py capture DIR   # what the tests render + the demo report
+    python tools/outputs.py compare A B   # exit 0 when identical (after masking one-off tokens)
+
+What is captured: every Jinja2 rendering made while the tests run (every email kind under every
+protocol, every page state the web and browser tests visit, the HTML report), keyed by test file
+name and test name; and the demo's report in its four formats. Values that differ on every run
+(signed link tokens, CSRF tokens, session ids, temporary paths, ports, Message-IDs) are masked
+before comparing; run `capture` twice on the same code to see that nothing else moves.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+ESCALATION = str(Path(PYTHON).with_name("escalation"))
+FORMATS = ("table", "csv", "json", "html")
+MASKS = [
+    (re.compile(r"/tmp/[^\s\"'<>]*"), "/tmp/…"),
+    (re.compile(r"127\.0\.0\.1:\d+"), "127.0.0.1:PORT"),
+    (re.compile(r"localhost:\d+"), "localhost:PORT"),
+    (re.compile(r"(csrf[^\"'<>]{0,40}value=\")[^\"]+"), r"\1TOKEN"),
+    (re.compile(r"(name=\"csrf_token\"[^>]*value=\")[^\"]+"), r"\1TOKEN"),
+    (re.compile(r"/(e|l|link|sign-in|s)/[A-Za-z0-9_.\-]{20,}"), r"/\1/TOKEN"),
+    (re.compile(r"([?&](token|t|code|state)=)[A-Za-z0-9_.\-%]{16,}"), r"\1TOKEN"),
+    (re.compile(r"<[0-9a-f.\-]{16,}@[^>]+>"), "<MESSAGE-ID>"),
+    (re.compile(r"\b[A-Za-z0-9_\-]{32,}\.[A-Za-z0-9_\-]{6,}\.[A-Za-z0-9_\-]{20,}\b"), "TOKEN"),
+    (re.compile(r"\bnonce-[A-Za-z0-9+/=_\-]+"), "nonce-TOKEN"),
+    (re.compile(r"nonce=\"[^\"]+\""), 'nonce="TOKEN"'),
+]
+
+
+def capture(folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    pages = folder / "renderings"
+    env = dict(os.environ, ESCALATION_CAPTURE_DIR=str(pages), PYTHONPATH=str(ROOT))
+    command = [PYTHON, "-m", "pytest", "-q", "-p", "tools.capture_plugin", "-x"]
+    print("+", " ".join(command), flush=True)
+    subprocess.run(command, cwd=ROOT, env=env, check=True, timeout=3600)
+    reports = folder / "reports"
+    reports.mkdir(exist_ok=True)
+    with tempfile.TemporaryDirectory() as scratch:
+        demo = Path(scratch) / "demo"
+        run_env = dict(os.environ)
+        subprocess.run(
+            [ESCALATION, "demo", "--dir", str(demo)],
+            cwd=scratch,
+            env=run_env,
+            check=True,
+            timeout=600,
+            capture_output=True,
+        )
+        run_env["ESCALATION_DATABASE_URL"] = f"sqlite:///{demo / 'escalation.casework.db'}"
+        for fmt in FORMATS:
+            for extra in ([], ["--publishable"]):
+                name = f"report-{fmt}{'-publishable' if extra else ''}.out"
+                result = subprocess.run(
+                    [
+                        ESCALATION,
+                        "--now",
+                        "2027-03-31T18:00:00+01:00",
+                        "report",
+                        "--year",
+                        "2026-27",
+                        "--format",
+                        fmt,
+                        *extra,
+                    ],
+                    cwd=scratch,
+                    env=run_env,
+                    timeout=600,
+                    capture_output=True,
+                )
+                (reports / name).write_bytes(
+                    result.stdout
+                    + b"\n--stderr--\n"
+                    + result.stderr
+                    + f"\n--exit {result.returncode}--\n".encode()
+                )
+    count = sum(1 for p in folder.rglob("*") if p.is_file())
+    print(f"captured {count} files in {folder}")
+
+
+def masked(text: str) -> str:
+    for pattern, replacement in MASKS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def compare(a: Path, b: Path) -> int:
+    left = {p.relative_to(a) for p in a.rglob("*") if p.is_file()}
+    right = {p.relative_to(b) for p in b.rglob("*") if p.is_file()}
+    problems = 0
+    for only, side in ((left - right, a), (right - left, b)):
+        for path in sorted(only):
+            print(f"only in {side}: {path}")
+            problems += 1
+    same = 0
+    for path in sorted(left & right):
+        one = masked((a / path).read_text(encoding="utf-8", errors="replace"))
+        two = masked((b / path).read_text(encoding="utf-8", errors="replace"))
+        if one == two:
+            same += 1
+            continue
+        problems += 1
+        print(f"differs: {path}")
+        diff = difflib.unified_diff(one.splitlines(), two.splitlines(), lineterm="", n=1)
+        for line in list(diff)[2:40]:
+            print("   ", line)
+    print(f"{same} identical, {problems} different or missing")
+    return 1 if problems else 0
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) == 2 and argv[0] == "capture":
+        capture(Path(argv[1]))
+        return 0
+    if len(argv) == 3 and argv[0] == "compare":
+        return compare(Path(argv[1]), Path(argv[2]))
+    print(__doc__, file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
