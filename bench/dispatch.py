@@ -52,13 +52,13 @@ if str(ROOT) not in sys.path:  # run from a checkout without installing the pack
 import aiosmtplib  # noqa: E402
 from sqlalchemy import Engine, func, insert, select, text  # noqa: E402
 
-from escalation import db  # noqa: E402
-from escalation.dispatch import dispatch_once  # noqa: E402
-from escalation.mailer import Delivery, envelope_sender, message_bytes  # noqa: E402
-from escalation.models import OutboxMessage, OutboxStatus  # noqa: E402
-from escalation.protocol import load_registry  # noqa: E402
-from escalation.service import Service  # noqa: E402
-from escalation.smtp import SmtpMailer, parse_smtp_url  # noqa: E402
+from escalation.casework import db  # noqa: E402
+from escalation.casework.models import OutboxMessage, OutboxStatus  # noqa: E402
+from escalation.casework.service import Service  # noqa: E402
+from escalation.mail.dispatch import dispatch_once  # noqa: E402
+from escalation.mail.mailer import Delivery, envelope_sender, message_bytes  # noqa: E402
+from escalation.mail.smtp import SmtpMailer, parse_smtp_url  # noqa: E402
+from escalation.rules.registry import load_registry  # noqa: E402
 
 SENDER = "Case Resolution Protocol <no-reply@partnership.test>"
 BATCH_SIZE = 500

@@ -58,10 +58,9 @@ from sqlalchemy import (
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from escalation import db, directory, planner, store, sweep
-from escalation.emails import EmailRenderer
-from escalation.intake import RaiseRequest
-from escalation.models import (
+from escalation.casework import db, directory, store, sweep
+from escalation.casework.intake import RaiseRequest
+from escalation.casework.models import (
     Base,
     Challenge,
     ChronologyEntry,
@@ -73,14 +72,16 @@ from escalation.models import (
     ReferenceCounter,
     Stage,
 )
-from escalation.notices import Notifier
-from escalation.outbox import OutboxNotifier
-from escalation.planner import DeadlineKind, DeadlineStatus
-from escalation.protocol import ProtocolRegistry, load_registry
-from escalation.protocol_model import OrgType, Protocol, Role
+from escalation.casework.notices import Notifier
+from escalation.casework.service import Service
+from escalation.mail.emails import EmailRenderer
+from escalation.mail.outbox import OutboxNotifier
 from escalation.resources import workflows_dir
-from escalation.service import Service
-from escalation.workdays import parse_instant, to_local_iso, utc
+from escalation.rules import planner
+from escalation.rules.model import OrgType, Protocol, Role
+from escalation.rules.planner import DeadlineKind, DeadlineStatus
+from escalation.rules.registry import ProtocolRegistry, load_registry
+from escalation.rules.workdays import parse_instant, to_local_iso, utc
 
 BASE_URL = "https://escalation.bench.invalid"
 RESPONDER = "Bench Responder"

@@ -44,11 +44,13 @@ from sqlalchemy.exc import DBAPIError
 
 from bench.report_fill import AS_OF, fill_report_data
 from bench.sweep import Postgres, Sqlite
-from escalation import db, reports, resources
-from escalation.models import Challenge
-from escalation.protocol import load_registry
-from escalation.report_model import Report
-from escalation.report_render import render
+from escalation import resources
+from escalation.casework import db
+from escalation.casework.models import Challenge
+from escalation.reports import build as reports
+from escalation.reports.model import Report
+from escalation.reports.render import render
+from escalation.rules.registry import load_registry
 
 DEFAULT_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432/"
 DATABASE = "escalation_report_bench"

@@ -20,10 +20,10 @@ from typing import Any
 
 from sqlalchemy import Engine, select
 
-from escalation import db, directory
-from escalation.models import Organisation
-from escalation.protocol import ProtocolRegistry
-from escalation.protocol_model import OrgType
+from escalation.casework import db, directory
+from escalation.casework.models import Organisation
+from escalation.rules.model import OrgType
+from escalation.rules.registry import ProtocolRegistry
 
 RAISING = {  # per partnership: organisations of each type
     "devon": {"school": 300, "health": 40, "police": 12, "early_years": 60, "voluntary": 40},

@@ -37,15 +37,15 @@ from bench import fill
 from bench.report_directory import Organisations, import_directory
 from bench.report_scenarios import SCENARIOS, Scenario, Step
 from bench.report_vary import CHILD_POOL, Plan, make_vary, max_weeks
-from escalation import db, store, sweep
-from escalation.emails import EmailRenderer
-from escalation.intake import RaiseRequest, Resolution
-from escalation.outbox import OutboxNotifier
-from escalation.planner import DeadlineStatus
-from escalation.protocol import ProtocolRegistry
-from escalation.protocol_model import Protocol
-from escalation.service import Service
-from escalation.workdays import LONDON, utc
+from escalation.casework import db, store, sweep
+from escalation.casework.intake import RaiseRequest, Resolution
+from escalation.casework.service import Service
+from escalation.mail.emails import EmailRenderer
+from escalation.mail.outbox import OutboxNotifier
+from escalation.rules.model import Protocol
+from escalation.rules.planner import DeadlineStatus
+from escalation.rules.registry import ProtocolRegistry
+from escalation.rules.workdays import LONDON, utc
 
 AS_OF = datetime(2027, 4, 12, 12, 0, tzinfo=LONDON)  # a Monday, after the 2026-27 year ended
 WINDOW_START = date(2025, 4, 1)  # copies are raised from the start of 2025-26 on

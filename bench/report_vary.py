@@ -41,8 +41,8 @@ from sqlalchemy import (
 
 from bench import fill
 from bench.report_directory import Organisations
-from escalation.models import UTCDateTime
-from escalation.workdays import LONDON
+from escalation.casework.models import UTCDateTime
+from escalation.rules.workdays import LONDON
 
 NEVER_RAISE = 0.15  # the last 15 % of each partnership's raising organisations never raise one
 CHILD_POOL = 6  # children per challenge: about 8 % of challenges repeat a child

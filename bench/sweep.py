@@ -42,14 +42,15 @@ from sqlalchemy import Engine, func, select, text
 from sqlalchemy.engine import URL, make_url
 
 from bench.fill import BASE_URL, fill
-from escalation import db, directory, resources, sweep
-from escalation.emails import EmailRenderer
-from escalation.machine import machine_for
-from escalation.models import Deadline, OutboxMessage
-from escalation.outbox import OutboxNotifier
-from escalation.protocol import load_registry
-from escalation.service import Service
-from escalation.workdays import parse_instant, utc
+from escalation import resources
+from escalation.casework import db, directory, sweep
+from escalation.casework.models import Deadline, OutboxMessage
+from escalation.casework.service import Service
+from escalation.mail.emails import EmailRenderer
+from escalation.mail.outbox import OutboxNotifier
+from escalation.rules.machine import machine_for
+from escalation.rules.registry import load_registry
+from escalation.rules.workdays import parse_instant, utc
 
 DEFAULT_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432/"
 TEMPLATE, RUN = "escalation_bench_template", "escalation_bench_run"

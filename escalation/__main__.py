@@ -1,5 +1,5 @@
 """`python -m escalation` runs the command-line interface."""
 
-from escalation.cli import main
+from escalation.cli.main import main
 
 main()

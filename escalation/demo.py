@@ -21,17 +21,18 @@ import yaml
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from escalation import db, directory, resources, sweep
+from escalation import resources
+from escalation.casework import db, directory, sweep
+from escalation.casework.intake import RaiseRequest, Resolution
+from escalation.casework.models import Challenge, ChronologyEntry
+from escalation.casework.service import Service
 from escalation.config import DEFAULT_MAIL_FROM
-from escalation.dispatch import dispatch_once
-from escalation.emails import EmailRenderer
-from escalation.intake import RaiseRequest, Resolution
-from escalation.mailer import FileMailer
-from escalation.models import Challenge, ChronologyEntry
-from escalation.outbox import OutboxNotifier
-from escalation.protocol import load_registry
-from escalation.service import Service
-from escalation.workdays import LONDON
+from escalation.mail.dispatch import dispatch_once
+from escalation.mail.emails import EmailRenderer
+from escalation.mail.mailer import FileMailer
+from escalation.mail.outbox import OutboxNotifier
+from escalation.rules.registry import load_registry
+from escalation.rules.workdays import LONDON
 
 DEMO_BASE_URL = "http://localhost:8000"
 START = date(2026, 12, 7)  # a Monday
@@ -133,7 +134,7 @@ def run_demo(folder: Path, echo: Callable[[str], None]) -> Path:
 
 def _fresh_database(folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
-    database = (folder / "escalation.db").resolve()
+    database = (folder / "escalation.casework.db").resolve()
     for suffix in ("", "-wal", "-shm"):
         Path(f"{database}{suffix}").unlink(missing_ok=True)
     shutil.rmtree(folder / "outbox", ignore_errors=True)

@@ -6,7 +6,7 @@ logger, in logfmt (`key=value`, space separated), e.g.
 
     job=sweep ok=true claimed=3 applied=2 skipped=1 deferred=0 failed=0 queued=4 seconds=0.123
     job=dispatch ok=true sent=4 retrying=0 failed=0 seconds=0.051
-    job=sweep ok=false error=OperationalError at=escalation/store.py:57 seconds=0.010
+    job=sweep ok=false error=OperationalError at=escalation/casework/store.py:57 seconds=0.010
 
 A failing pass never raises: it is recorded with ok=false and its error's class name, so the
 worker keeps running. Only counts, flags, durations, exception class names and source
@@ -32,15 +32,17 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from escalation import failures, store_web, sweep
-from escalation.dispatch import DEFAULT_RETRY_LIMIT, DispatchResult, Mailer, dispatch_once
+from escalation import failures
+from escalation.casework import sweep
+from escalation.casework.models import JobRun, OutboxMessage, OutboxStatus
+from escalation.casework.service import Service
 from escalation.errors import EscalationError
-from escalation.models import JobRun, OutboxMessage, OutboxStatus
-from escalation.service import Service
-from escalation.workdays import to_local_iso, utc
+from escalation.mail.dispatch import DEFAULT_RETRY_LIMIT, DispatchResult, Mailer, dispatch_once
+from escalation.rules.workdays import to_local_iso, utc
+from escalation.web import store as store_web
 
 if TYPE_CHECKING:
-    from escalation.digest import DigestResult
+    from escalation.mail.digest import DigestResult
 
 log = logging.getLogger(__name__)
 R = TypeVar("R")
@@ -124,7 +126,7 @@ def run_digest(
 
     The same daily run forgets the web service's ended sessions, their half-raised challenges
     and the record of expired links (`store_web.prune`)."""
-    from escalation.digest import send_digests  # only the digest commands need it
+    from escalation.mail.digest import send_digests  # only the digest commands need it
 
     def work(at: datetime) -> tuple[DigestResult, dict[str, Any]]:
         result = send_digests(service, at, days)

@@ -23,13 +23,13 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from escalation import db, directory
-from escalation.intake import RaiseRequest
-from escalation.models import Base
-from escalation.protocol import ProtocolRegistry, load_registry
+from escalation.casework import db, directory
+from escalation.casework.intake import RaiseRequest
+from escalation.casework.models import Base
+from escalation.casework.service import Service
 from escalation.resources import workflows_dir
-from escalation.service import Service
-from escalation.workdays import LONDON
+from escalation.rules.registry import ProtocolRegistry, load_registry
+from escalation.rules.workdays import LONDON
 from tests.smtp_sink import smtp_server
 
 __all__ = ["smtp_server"]  # a fixture for every test module: a real SMTP server
@@ -118,7 +118,7 @@ def _empty_tables(engine: Engine) -> None:
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
     if request.param == "sqlite":
-        path = tmp_path / "escalation.db"
+        path = tmp_path / "escalation.casework.db"
         shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
         sqlite_engine = db.make_engine(f"sqlite:///{path}")
         yield sqlite_engine

@@ -24,14 +24,22 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, func, select
 
-from escalation import db, directory, resources, store, store_web
+from escalation import resources
+from escalation.casework import db, directory, store
+from escalation.casework.models import (
+    Challenge,
+    ChronologyEntry,
+    Deadline,
+    Organisation,
+    OutboxMessage,
+)
+from escalation.casework.service import Service
 from escalation.config import Settings
-from escalation.emails import EmailRenderer
-from escalation.links import link_source
-from escalation.models import Challenge, ChronologyEntry, Deadline, Organisation, OutboxMessage
-from escalation.outbox import OutboxNotifier
-from escalation.protocol import ProtocolRegistry, load_registry
-from escalation.service import Service
+from escalation.mail.emails import EmailRenderer
+from escalation.mail.links import link_source
+from escalation.mail.outbox import OutboxNotifier
+from escalation.rules.registry import ProtocolRegistry, load_registry
+from escalation.web import store as store_web
 from escalation.web.app import create_app
 from escalation.web.context import Web
 from tests.conftest import FRONT_DOOR, SCHOOL, london

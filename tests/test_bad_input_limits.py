@@ -22,9 +22,9 @@ import pytest
 from sqlalchemy import Engine, text
 
 from escalation import resources
+from escalation.casework.service import Service
 from escalation.errors import DurationError, InvalidInput
-from escalation.service import Service
-from escalation.workdays import Duration
+from escalation.rules.workdays import Duration
 from tests.conftest import FIXTURES, FRONT_DOOR, SCHOOL, SCHOOL_DSL, london, raise_request
 
 TABLES = ("organisations", "contacts", "challenges", "chronology", "deadlines", "outbox")

@@ -23,19 +23,20 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from escalation import digest, digest_figures, directory, dispatch, sweep
-from escalation.digest import DigestResult, send_digests
-from escalation.digest_email import DigestContext, sample_digest
-from escalation.digest_figures import problem_words
-from escalation.emails import EmailRenderer, TemplateProblem, check_all
+from escalation.casework import directory, sweep
+from escalation.casework.intake import Resolution
+from escalation.casework.models import OutboxMessage, OutboxStatus
+from escalation.casework.service import Service
 from escalation.errors import EscalationError, InvalidInput
-from escalation.intake import Resolution
-from escalation.mailer import FileMailer
-from escalation.models import OutboxMessage, OutboxStatus
-from escalation.outbox import OutboxNotifier
-from escalation.protocol import ProtocolRegistry
+from escalation.mail import digest, digest_figures, dispatch
+from escalation.mail.digest import DigestResult, send_digests
+from escalation.mail.digest_email import DigestContext, sample_digest
+from escalation.mail.digest_figures import problem_words
+from escalation.mail.emails import EmailRenderer, TemplateProblem, check_all
+from escalation.mail.mailer import FileMailer
+from escalation.mail.outbox import OutboxNotifier
 from escalation.resources import templates_dir
-from escalation.service import Service
+from escalation.rules.registry import ProtocolRegistry
 from tests.conftest import (
     BUSINESS_MANAGER,
     PRIVACY_MARKERS,
@@ -392,7 +393,7 @@ def test_it_keeps_each_partnership_to_its_own_challenges(
 def test_it_reports_a_partnership_with_no_contact_and_still_sends_the_others(
     mailing: Service, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.WARNING, logger="escalation.digest"):
+    with caplog.at_level(logging.WARNING, logger="escalation.mail.digest"):
         result = send_digests(mailing, MONDAY_30_NOV_0730)
     # The personas' directory has a Devon business unit only.
     assert result.no_contact == ["plymouth", "torbay"]

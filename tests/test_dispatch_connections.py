@@ -22,12 +22,12 @@ from aiosmtpd.controller import Controller
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from escalation import dispatch
-from escalation.dispatch import dispatch_once
-from escalation.models import OutboxMessage
-from escalation.protocol import ProtocolRegistry
-from escalation.service import Service
-from escalation.smtp import SmtpMailer, parse_smtp_url
+from escalation.casework.models import OutboxMessage
+from escalation.casework.service import Service
+from escalation.mail import dispatch
+from escalation.mail.dispatch import dispatch_once
+from escalation.mail.smtp import SmtpMailer, parse_smtp_url
+from escalation.rules.registry import ProtocolRegistry
 from tests.smtp_sink import SmtpSink, free_port
 from tests.test_dispatch_crash import MESSAGES, QUEUED_AT, SENDER, queue_messages
 

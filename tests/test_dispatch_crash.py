@@ -35,13 +35,13 @@ import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from escalation.dispatch import dispatch_once
-from escalation.mailer import Outcome
-from escalation.models import JobRun, OutboxMessage, OutboxStatus
-from escalation.outbox import enqueue
-from escalation.protocol import ProtocolRegistry
-from escalation.service import Service
-from escalation.smtp import SmtpConnections, SmtpMailer, parse_smtp_url
+from escalation.casework.models import JobRun, OutboxMessage, OutboxStatus
+from escalation.casework.service import Service
+from escalation.mail.dispatch import dispatch_once
+from escalation.mail.mailer import Outcome
+from escalation.mail.outbox import enqueue
+from escalation.mail.smtp import SmtpConnections, SmtpMailer, parse_smtp_url
+from escalation.rules.registry import ProtocolRegistry
 from tests.smtp_sink import SmtpSink, free_port
 
 SENDER = "Case Resolution Protocol <no-reply@example.org>"

@@ -26,16 +26,16 @@ from click.testing import CliRunner
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from escalation import db, directory, sweep
-from escalation.cli import main
-from escalation.dispatch import dispatch_once
-from escalation.emails import EmailRenderer
-from escalation.intake import Resolution
-from escalation.models import ChronologyEntry, OutboxMessage, OutboxStatus
-from escalation.outbox import OutboxNotifier
-from escalation.protocol import ProtocolRegistry
-from escalation.service import Service
-from escalation.smtp import SmtpMailer, parse_smtp_url
+from escalation.casework import db, directory, sweep
+from escalation.casework.intake import Resolution
+from escalation.casework.models import ChronologyEntry, OutboxMessage, OutboxStatus
+from escalation.casework.service import Service
+from escalation.cli.main import main
+from escalation.mail.dispatch import dispatch_once
+from escalation.mail.emails import EmailRenderer
+from escalation.mail.outbox import OutboxNotifier
+from escalation.mail.smtp import SmtpMailer, parse_smtp_url
+from escalation.rules.registry import ProtocolRegistry
 from tests.conftest import (
     FIXTURES,
     SCHOOL_DSL,
@@ -83,7 +83,7 @@ def sqlite_file(
     tmp_path: Path, sqlite_template: Path, registry: ProtocolRegistry
 ) -> Iterator[tuple[Path, Service]]:
     """A SQLite file of its own with the schema and the personas, for the CLI and processes."""
-    path = tmp_path / "escalation.db"
+    path = tmp_path / "escalation.casework.db"
     shutil.copyfile(sqlite_template, path)
     engine = db.make_engine(f"sqlite:///{path}")
     sessions = db.session_factory(engine)

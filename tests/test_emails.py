@@ -13,7 +13,9 @@ from typing import Any
 
 import pytest
 
-from escalation.emails import (
+from escalation.casework.notices import NoticeKind
+from escalation.errors import EscalationError, InvalidInput
+from escalation.mail.emails import (
     KINDS,
     EmailContext,
     EmailRenderer,
@@ -25,11 +27,9 @@ from escalation.emails import (
     sample_context,
     template_names,
 )
-from escalation.errors import EscalationError, InvalidInput
-from escalation.notices import NoticeKind
-from escalation.protocol import load_registry
-from escalation.protocol_model import Protocol, RiskContact
 from escalation.resources import templates_dir
+from escalation.rules.model import Protocol, RiskContact
+from escalation.rules.registry import load_registry
 from tests.conftest import BUSINESS_MANAGER, FRONT_DOOR, SCHOOL, SCHOOL_DSL, SOCIAL_WORKER
 
 REGISTRY = load_registry()

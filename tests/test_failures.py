@@ -21,9 +21,11 @@ from click.testing import CliRunner
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import IntegrityError
 
-from escalation import db, failures, store, store_web
-from escalation.cli import main
+from escalation import failures
+from escalation.casework import db, store
+from escalation.cli.main import main
 from escalation.config import Settings
+from escalation.web import store as store_web
 from tests.conftest import FIXTURES, PRIVACY_MARKERS, SCHOOL, london
 from tests.test_cli import clean_env
 from tests.web_support import browser, web_app
@@ -160,7 +162,7 @@ def test_it_turns_an_unexpected_exception_into_one_line(
     monkeypatch.setattr("escalation.jobs.run_sweep", broken)
     result = CliRunner().invoke(main, ["sweep"])
     assert result.exit_code == 1
-    assert result.stderr.startswith("error: unexpected RuntimeError at escalation/cli.py:")
+    assert result.stderr.startswith("error: unexpected RuntimeError at escalation/cli/main.py:")
     assert result.stderr.count("\n") == 1
     assert PRIVACY_MARKERS["concern"] not in result.output
 
@@ -196,7 +198,7 @@ def test_it_answers_a_page_and_the_api_without_details_when_something_breaks(
         _, token = store_web.create_api_token(session, school, "case system", "Ari", MONDAY)
     client = browser(app)
     monkeypatch.setattr("escalation.web.pages.current_user", broken)
-    monkeypatch.setattr("escalation.web.api._listing", broken)
+    monkeypatch.setattr("escalation.web.api.routes._listing", broken)
     with caplog.at_level(logging.ERROR, logger="escalation.web"):
         page = client.get("/")
         api = client.get("/api/v1/challenges", headers={"Authorization": f"Bearer {token}"})

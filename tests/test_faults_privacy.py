@@ -30,7 +30,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
-from escalation import db, failures
+from escalation import failures
+from escalation.casework import db
 from tests.conftest import FIXTURES, FRONT_DOOR, POSTGRES_URL, PRIVACY_MARKERS, SCHOOL
 from tests.smtp_sink import free_port
 from tests.test_cli import clean_env

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from escalation.machine import (
+from escalation.rules.machine import (
     EffectKind,
     Event,
     Status,
@@ -16,8 +16,8 @@ from escalation.machine import (
     split_state,
     states_of,
 )
-from escalation.protocol import ProtocolRegistry
-from escalation.protocol_model import Protocol
+from escalation.rules.model import Protocol
+from escalation.rules.registry import ProtocolRegistry
 
 
 @pytest.fixture

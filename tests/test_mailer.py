@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from escalation.mailer import Delivery, FileMailer, message_bytes
-from escalation.models import OutboxMessage
+from escalation.casework.models import OutboxMessage
+from escalation.mail.mailer import Delivery, FileMailer, message_bytes
 
 SENDER = "Devon Safeguarding Children Partnership <no-reply@dscp.example>"
 LONG_ASCII = (

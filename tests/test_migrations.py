@@ -6,8 +6,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine
 
-from escalation import db
-from escalation.models import Base
+from escalation.casework import db
+from escalation.casework.models import Base
 
 
 def test_it_migrates_to_the_models_schema(engine: Engine) -> None:

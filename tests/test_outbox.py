@@ -15,17 +15,17 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from escalation import sweep
-from escalation.dispatch import dismiss, dispatch_once, retry
-from escalation.emails import EmailRenderer
+from escalation.casework import sweep
+from escalation.casework.intake import Resolution
+from escalation.casework.models import Challenge, ChronologyEntry, OutboxMessage, OutboxStatus
+from escalation.casework.notices import Audience, Notice, NoticeKind
+from escalation.casework.service import Service
 from escalation.errors import InvalidInput
-from escalation.intake import Resolution
-from escalation.mailer import Delivery, FileMailer, Outcome
-from escalation.models import Challenge, ChronologyEntry, OutboxMessage, OutboxStatus
-from escalation.notices import Audience, Notice, NoticeKind
-from escalation.outbox import OutboxNotifier
-from escalation.protocol import ProtocolRegistry
-from escalation.service import Service
+from escalation.mail.dispatch import dismiss, dispatch_once, retry
+from escalation.mail.emails import EmailRenderer
+from escalation.mail.mailer import Delivery, FileMailer, Outcome
+from escalation.mail.outbox import OutboxNotifier
+from escalation.rules.registry import ProtocolRegistry
 from tests.conftest import (
     BUSINESS_MANAGER,
     FIXTURES,

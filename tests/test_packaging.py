@@ -93,4 +93,4 @@ def test_it_runs_from_the_installed_wheel_in_another_directory(
     demo = run(installed, tmp_path, "demo", "--dir", "demo")
     assert demo.returncode == 0, demo.stderr
     assert "DSCP-2026-00001" in demo.stdout
-    assert (tmp_path / "demo" / "escalation.db").is_file()
+    assert (tmp_path / "demo" / "escalation.casework.db").is_file()

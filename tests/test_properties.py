@@ -50,11 +50,13 @@ from hypothesis.stateful import (
 from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import selectinload
 
-from escalation import db, directory
-from escalation import sweep as sweeper
+from escalation.casework import db, directory
+from escalation.casework import sweep as sweeper
+from escalation.casework.intake import Resolution
+from escalation.casework.models import Base, Challenge, ChronologyEntry, Deadline, Stage
+from escalation.casework.service import SYSTEM, Service
 from escalation.errors import EventNotAllowed, InvalidInput
-from escalation.intake import Resolution
-from escalation.machine import (
+from escalation.rules.machine import (
     FINISHED,
     SWEEP_ONLY,
     EffectKind,
@@ -65,12 +67,10 @@ from escalation.machine import (
     fire,
     split_state,
 )
-from escalation.models import Base, Challenge, ChronologyEntry, Deadline, Stage
-from escalation.planner import DeadlineKind, DeadlineStatus
-from escalation.protocol import ProtocolRegistry
-from escalation.protocol_model import Outcome, Protocol, ResponseKind
-from escalation.service import SYSTEM, Service
-from escalation.workdays import LONDON, Calendar, utc
+from escalation.rules.model import Outcome, Protocol, ResponseKind
+from escalation.rules.planner import DeadlineKind, DeadlineStatus
+from escalation.rules.registry import ProtocolRegistry
+from escalation.rules.workdays import LONDON, Calendar, utc
 from tests.conftest import (
     BUSINESS_MANAGER,
     FIXTURES,

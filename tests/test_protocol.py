@@ -14,15 +14,15 @@ import pytest
 import yaml
 
 from escalation.errors import NotFound, ProtocolError
-from escalation.protocol import (
+from escalation.resources import templates_dir, workflows_dir
+from escalation.rules.model import OnLapse, Role
+from escalation.rules.registry import (
     describe,
     load_closures_file,
     load_protocol_file,
     load_registry,
 )
-from escalation.protocol_model import OnLapse, Role
-from escalation.resources import templates_dir, workflows_dir
-from escalation.workdays import Duration, Unit
+from escalation.rules.workdays import Duration, Unit
 
 REPO = Path(__file__).resolve().parent.parent
 WORKFLOWS = REPO / "workflows"

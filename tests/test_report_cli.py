@@ -22,11 +22,11 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from escalation import db, directory
-from escalation.intake import Resolution
-from escalation.protocol import ProtocolRegistry
-from escalation.report_cells import financial_year
-from escalation.service import Service
+from escalation.casework import db, directory
+from escalation.casework.intake import Resolution
+from escalation.casework.service import Service
+from escalation.reports.cells import financial_year
+from escalation.rules.registry import ProtocolRegistry
 from tests.conftest import (
     FIXTURES,
     PRIVACY_MARKERS,
@@ -51,7 +51,7 @@ def board(
 ) -> Iterator[Cli]:
     for variable in ENV_VARIABLES:
         monkeypatch.delenv(variable, raising=False)
-    database = tmp_path / "escalation.db"
+    database = tmp_path / "escalation.casework.db"
     monkeypatch.setenv("ESCALATION_DATABASE_URL", f"sqlite:///{database}")
     monkeypatch.chdir(tmp_path)
     shutil.copyfile(sqlite_template, database)  # an upgraded, empty database
@@ -284,7 +284,7 @@ def test_it_leaves_the_old_file_whole_when_writing_fails(
     def full_disk(source: str, destination: str) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr("escalation.cli_report.os.replace", full_disk)
+    monkeypatch.setattr("escalation.cli.report.os.replace", full_disk)
     line = board.error(
         "report", *DEVON_YEAR, "--format", "csv", "--output", str(target), now=FRIDAY_15_JAN_NOON
     )

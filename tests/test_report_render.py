@@ -22,8 +22,8 @@ from pathlib import Path
 import pytest
 from PIL import Image  # installed with matplotlib, which draws the charts
 
-from escalation.report_model import SUPPRESSED, Chart, Period, Report, Section, Table
-from escalation.report_render import CSV_HEADER, render
+from escalation.reports.model import SUPPRESSED, Chart, Period, Report, Section, Table
+from escalation.reports.render import CSV_HEADER, render
 from tests.browser_support import chromium_path
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -15,13 +15,11 @@ from typing import Any
 
 import pytest
 
-from escalation import directory, sweep
+from escalation.casework import directory, sweep
+from escalation.casework.intake import Resolution
+from escalation.casework.service import Service
 from escalation.errors import InvalidInput
-from escalation.intake import Resolution
-from escalation.protocol import ProtocolRegistry
-from escalation.report_model import SUPPRESSED, Cell, Period, Report
-from escalation.report_queries import WorkingDays
-from escalation.reports import (
+from escalation.reports.build import (
     Rule,
     build_report,
     median,
@@ -30,7 +28,9 @@ from escalation.reports import (
     suppress,
     suppress_within,
 )
-from escalation.service import Service
+from escalation.reports.model import SUPPRESSED, Cell, Period, Report
+from escalation.reports.queries import WorkingDays
+from escalation.rules.registry import ProtocolRegistry
 from tests.conftest import (
     BUSINESS_MANAGER,
     FIXTURES,

@@ -10,12 +10,12 @@ import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import DBAPIError
 
-from escalation import store, sweep
+from escalation.casework import store, sweep
+from escalation.casework.intake import Resolution
+from escalation.casework.models import Challenge, ChronologyEntry, ChronologyIsAppendOnly, Deadline
+from escalation.casework.service import Service
+from escalation.casework.views import challenge_dict
 from escalation.errors import EventNotAllowed, InvalidInput, NotFound
-from escalation.intake import Resolution
-from escalation.models import Challenge, ChronologyEntry, ChronologyIsAppendOnly, Deadline
-from escalation.service import Service
-from escalation.views import challenge_dict
 from tests.conftest import (
     BUSINESS_MANAGER,
     SCHOOL_DSL,

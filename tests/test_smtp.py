@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
+from escalation.casework.models import OutboxMessage
 from escalation.config import ConfigError
-from escalation.models import OutboxMessage
-from escalation.smtp import Delivery, Outcome, SmtpMailer, SmtpSettings, parse_smtp_url
+from escalation.mail.smtp import Delivery, Outcome, SmtpMailer, SmtpSettings, parse_smtp_url
 from tests.smtp_sink import SmtpSink, free_port
 
 SENDER = "Case Resolution Protocol <no-reply@partnership.test>"
@@ -350,7 +350,7 @@ def test_it_reports_a_timeout_as_temporary(serve: Callable[[Recorder], SmtpSetti
 
 
 def test_it_shares_delivery_and_outcome_with_the_other_mailers() -> None:
-    from escalation import mailer, smtp
+    from escalation.mail import mailer, smtp
 
     assert smtp.Delivery is mailer.Delivery
     assert smtp.Outcome is mailer.Outcome

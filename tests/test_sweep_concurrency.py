@@ -15,11 +15,11 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, func, select
 
-from escalation import db, directory
-from escalation.models import Challenge, ChronologyEntry, Deadline, Stage
-from escalation.protocol import ProtocolRegistry
-from escalation.service import Service
-from escalation.workdays import utc
+from escalation.casework import db, directory
+from escalation.casework.models import Challenge, ChronologyEntry, Deadline, Stage
+from escalation.casework.service import Service
+from escalation.rules.registry import ProtocolRegistry
+from escalation.rules.workdays import utc
 from tests.conftest import FIXTURES, _empty_tables, _with_search_path, london, raise_request
 
 N_CHALLENGES = int(os.environ.get("SWEEP_CONCURRENCY_N", "60"))  # small: batches mix kinds

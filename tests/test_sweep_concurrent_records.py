@@ -19,12 +19,19 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, func, select, text
 
-from escalation import db, directory, sweep
-from escalation.emails import EmailRenderer
-from escalation.models import Base, Challenge, ChronologyEntry, Deadline, OutboxMessage, Stage
-from escalation.outbox import OutboxNotifier
-from escalation.protocol import ProtocolRegistry
-from escalation.service import Service
+from escalation.casework import db, directory, sweep
+from escalation.casework.models import (
+    Base,
+    Challenge,
+    ChronologyEntry,
+    Deadline,
+    OutboxMessage,
+    Stage,
+)
+from escalation.casework.service import Service
+from escalation.mail.emails import EmailRenderer
+from escalation.mail.outbox import OutboxNotifier
+from escalation.rules.registry import ProtocolRegistry
 from tests.conftest import (
     FIXTURES,
     SOCIAL_WORKER,

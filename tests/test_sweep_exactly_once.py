@@ -32,14 +32,14 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from bench.fill import FillResult, fill
-from escalation import db, directory, sweep
-from escalation.emails import EmailRenderer
-from escalation.intake import Resolution
-from escalation.models import Challenge, ChronologyEntry, Deadline, OutboxMessage, Stage
-from escalation.outbox import OutboxNotifier
-from escalation.protocol import ProtocolRegistry
-from escalation.service import SYSTEM, Service
-from escalation.workdays import utc
+from escalation.casework import db, directory, sweep
+from escalation.casework.intake import Resolution
+from escalation.casework.models import Challenge, ChronologyEntry, Deadline, OutboxMessage, Stage
+from escalation.casework.service import SYSTEM, Service
+from escalation.mail.emails import EmailRenderer
+from escalation.mail.outbox import OutboxNotifier
+from escalation.rules.registry import ProtocolRegistry
+from escalation.rules.workdays import utc
 from tests.conftest import (
     FIXTURES,
     SCHOOL_DSL,

@@ -19,8 +19,9 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from sqlalchemy import Engine
 
-from escalation import store, store_web
-from escalation.machine import Event
+from escalation.casework import store
+from escalation.rules.machine import Event
+from escalation.web import store as store_web
 from escalation.web.context import Web
 from tests.conftest import PRIVACY_MARKERS, raise_request
 from tests.web_support import (

@@ -28,10 +28,10 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 from sqlalchemy import Engine, select
 
-from escalation import store
-from escalation.intake import Resolution
-from escalation.machine import Event
-from escalation.models import Organisation
+from escalation.casework import store
+from escalation.casework.intake import Resolution
+from escalation.casework.models import Organisation
+from escalation.rules.machine import Event
 from escalation.web.context import Web
 from tests.browser_support import (
     LiveServer,

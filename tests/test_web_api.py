@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine
 
-from escalation import store, store_web
+from escalation.casework import store
+from escalation.web import store as store_web
 from escalation.web.context import Web
 from tests.conftest import FRONT_DOOR, SCHOOL, london
 from tests.web_support import USER_EVENTS, TestClient, browser, minimal_event_body, web_app

@@ -36,8 +36,9 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from escalation import db, store, store_web
-from escalation.intake import Resolution
+from escalation.casework import db, store
+from escalation.casework.intake import Resolution
+from escalation.web import store as store_web
 from escalation.web.context import Web
 from tests.conftest import FRONT_DOOR, SCHOOL, raise_request
 from tests.web_support import USER_EVENTS, web_app
@@ -63,7 +64,7 @@ class LiveApi:
 
 @pytest.fixture(scope="module")
 def live_api(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApi]:
-    path = tmp_path_factory.mktemp("fuzz") / "escalation.db"
+    path = tmp_path_factory.mktemp("fuzz") / "escalation.casework.db"
     shutil.copyfile(sqlite_template, path)
     engine = db.make_engine(f"sqlite:///{path}")
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

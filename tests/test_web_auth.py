@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine, func, select
 
-from escalation import store_web
-from escalation.links import Links, Purpose
-from escalation.models import OutboxMessage, UsedLink, WebSession
+from escalation.casework.models import OutboxMessage, UsedLink, WebSession
+from escalation.mail.links import Links, Purpose
+from escalation.web import store as store_web
 from escalation.web.auth import SESSION_COOKIE, load_from_cookie
 from tests.conftest import raise_request
 from tests.web_support import (
@@ -236,7 +236,7 @@ def test_it_returns_to_the_page_that_asked_for_sign_in(engine: Engine) -> None:
 
 def test_it_forgets_ended_sessions_their_drafts_and_expired_links_daily(engine: Engine) -> None:
     from escalation import jobs
-    from escalation.models import Organisation, RaiseDraft
+    from escalation.casework.models import Organisation, RaiseDraft
 
     web, _ = web_app(engine)
     now = MONDAY_MORNING
@@ -305,7 +305,7 @@ def test_it_opens_the_challenge_for_the_partnership_from_its_email_link(engine: 
 
 
 def test_it_ends_the_session_of_someone_removed_from_the_directory(engine: Engine) -> None:
-    from escalation.models import Contact
+    from escalation.casework.models import Contact
 
     web, app = web_app(engine)
     reference = web.service.raise_challenge(raise_request(), MONDAY_MORNING)

@@ -15,9 +15,9 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import Engine
 
-from escalation import store
-from escalation.intake import Resolution
-from escalation.machine import Event
+from escalation.casework import store
+from escalation.casework.intake import Resolution
+from escalation.rules.machine import Event
 from escalation.web.context import Web
 from tests.conftest import PRIVACY_MARKERS, london, raise_request
 from tests.web_support import (

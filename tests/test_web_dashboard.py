@@ -27,11 +27,12 @@ from dataclasses import dataclass
 import pytest
 from sqlalchemy import Engine
 
-from escalation.intake import Resolution
-from escalation.report_render import CSV_HEADER, render_csv
-from escalation.reports import build_report, parse_period
-from escalation.web import dashboard_views, pages_dashboard
+from escalation.casework.intake import Resolution
+from escalation.reports.build import build_report, parse_period
+from escalation.reports.render import CSV_HEADER, render_csv
 from escalation.web.context import Web
+from escalation.web.dashboard import pages as pages_dashboard
+from escalation.web.dashboard import views as dashboard_views
 from tests.conftest import BUSINESS_MANAGER, PRIVACY_MARKERS, london, raise_request
 from tests.web_support import (
     DEVON_ADMIN_EMAIL,

@@ -14,9 +14,9 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import Engine
 
-from escalation import store
-from escalation.intake import Resolution
-from escalation.models import Challenge, ChronologyEntry
+from escalation.casework import store
+from escalation.casework.intake import Resolution
+from escalation.casework.models import Challenge, ChronologyEntry
 from escalation.web.context import Web
 from tests.conftest import london, raise_request
 from tests.web_support import (

@@ -31,9 +31,9 @@ import pytest
 from playwright.sync_api import Browser, Locator, Page, expect
 from sqlalchemy import Engine, select
 
-from escalation.dispatch import dispatch_once
-from escalation.models import Challenge, ChronologyEntry
-from escalation.smtp import SmtpMailer, parse_smtp_url
+from escalation.casework.models import Challenge, ChronologyEntry
+from escalation.mail.dispatch import dispatch_once
+from escalation.mail.smtp import SmtpMailer, parse_smtp_url
 from escalation.web.context import Web
 from tests.browser_support import (
     LiveServer,

@@ -1,5 +1,5 @@
 """The "raise a challenge" pages: the question flow, check-your-answers, the confirmation, and
-who may use them (escalation/web/pages_raise.py, raise_questions.py, raise_display.py)."""
+who may use them (escalation/web/raising/)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, func, select
 
-from escalation.models import Challenge, Organisation, RaiseDraft
+from escalation.casework.models import Challenge, Organisation, RaiseDraft
 from escalation.web.context import Web
 from tests.conftest import london
 from tests.web_support import (

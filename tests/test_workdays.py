@@ -27,7 +27,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from escalation.errors import CalendarError, DurationError
-from escalation.workdays import (
+from escalation.rules.workdays import (
     BusinessHours,
     Calendar,
     Closures,

@@ -30,13 +30,14 @@ from click.testing import CliRunner
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from escalation import jobs, scheduler, sweep
-from escalation.emails import EmailRenderer
-from escalation.models import JobRun, OutboxMessage
-from escalation.outbox import OutboxNotifier
-from escalation.protocol import ProtocolRegistry
-from escalation.service import Service
-from escalation.workdays import LONDON
+from escalation import jobs, scheduler
+from escalation.casework import sweep
+from escalation.casework.models import JobRun, OutboxMessage
+from escalation.casework.service import Service
+from escalation.mail.emails import EmailRenderer
+from escalation.mail.outbox import OutboxNotifier
+from escalation.rules.registry import ProtocolRegistry
+from escalation.rules.workdays import LONDON
 from tests.conftest import raise_request
 from tests.smtp_sink import free_port
 from tests.test_cli import REF, Cli, clean_env, console_script, raise_args
@@ -282,7 +283,7 @@ def test_it_records_a_failing_pass_by_its_error_class_only_and_carries_on(
 def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Cli:
     for variable in [v for v in os.environ if v.startswith("ESCALATION_")]:
         monkeypatch.delenv(variable)
-    database = tmp_path / "escalation.db"
+    database = tmp_path / "escalation.casework.db"
     monkeypatch.setenv("ESCALATION_DATABASE_URL", f"sqlite:///{database}")
     monkeypatch.setenv("ESCALATION_OUTBOX_DIR", str(tmp_path / "outbox"))
     monkeypatch.chdir(tmp_path)

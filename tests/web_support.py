@@ -23,14 +23,16 @@ from fastapi import FastAPI
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from escalation import db, directory, resources, store_web
+from escalation import resources
+from escalation.casework import db, directory
+from escalation.casework.models import Contact, OutboxMessage
+from escalation.casework.service import Service, real_clock
 from escalation.config import Settings
-from escalation.emails import EmailRenderer
-from escalation.links import link_source
-from escalation.models import Contact, OutboxMessage
-from escalation.outbox import OutboxNotifier
-from escalation.protocol import load_registry
-from escalation.service import Service, real_clock
+from escalation.mail.emails import EmailRenderer
+from escalation.mail.links import link_source
+from escalation.mail.outbox import OutboxNotifier
+from escalation.rules.registry import load_registry
+from escalation.web import store as store_web
 from escalation.web.app import create_app
 from escalation.web.auth import SESSION_COOKIE
 from escalation.web.context import Web

@@ -25,7 +25,11 @@ your own system's reference, initials and year of birth only."""
 
 
 def create_app(web: Web) -> FastAPI:
-    from escalation.web import api, pages_auth, pages_challenges, pages_dashboard, pages_raise
+    from escalation.web.api import routes as api
+    from escalation.web.dashboard import pages as pages_dashboard
+    from escalation.web.events import challenges as pages_challenges
+    from escalation.web.raising import pages as pages_raise
+    from escalation.web.signin import pages as pages_auth
 
     app = FastAPI(
         title="Case Resolution Protocol escalation API",

@@ -15,9 +15,9 @@ from fastapi import HTTPException, Request, Response
 from sqlalchemy import ColumnElement
 from sqlalchemy.orm import Session
 
-from escalation import store_web
-from escalation.models import Organisation
-from escalation.protocol_model import OrgType, Role
+from escalation.casework.models import Organisation
+from escalation.rules.model import OrgType, Role
+from escalation.web import store as store_web
 from escalation.web.context import Web
 
 SESSION_COOKIE = "escalation_session"

@@ -16,11 +16,11 @@ from starlette.concurrency import run_in_threadpool
 from starlette.templating import Jinja2Templates
 
 from escalation import resources
+from escalation.casework.service import Service, real_clock
 from escalation.config import ConfigError, Settings
-from escalation.links import Links, link_source
-from escalation.protocol import ProtocolRegistry
-from escalation.service import Service, real_clock
-from escalation.workdays import LONDON, utc
+from escalation.mail.links import Links, link_source
+from escalation.rules.registry import ProtocolRegistry
+from escalation.rules.workdays import LONDON, utc
 
 T = TypeVar("T")
 
@@ -112,10 +112,10 @@ def find_frontend(settings: Settings) -> Path:
 def build(settings: Settings, clock: Callable[[], datetime] = real_clock) -> Web:
     """The web service's parts, from settings; fails fast (ConfigError, a schema not at head,
     govuk-frontend not installed) before the server starts listening."""
-    from escalation import db
-    from escalation.emails import EmailRenderer
-    from escalation.outbox import OutboxNotifier
-    from escalation.protocol import load_registry
+    from escalation.casework import db
+    from escalation.mail.emails import EmailRenderer
+    from escalation.mail.outbox import OutboxNotifier
+    from escalation.rules.registry import load_registry
 
     engine = db.make_engine(settings.database_url)
     db.require_current_schema(engine)

@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from starlette.datastructures import FormData
 
 from escalation.errors import InvalidInput
-from escalation.protocol_model import RiskContact
+from escalation.rules.model import RiskContact
 from escalation.web.auth import (
     CSRF_FIELD,
     Principal,

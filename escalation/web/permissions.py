@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from escalation.machine import Event
-from escalation.models import Challenge
-from escalation.protocol_model import Role
+from escalation.casework.models import Challenge
+from escalation.rules.machine import Event
+from escalation.rules.model import Role
 from escalation.web.auth import API_ROLE, Principal
 
 

@@ -1,0 +1,187 @@
+"""The protocol as frozen values: what a loaded, validated workflow file means.
+
+`escalation.protocol` reads and validates the files; this module only defines the shapes and the
+fixed vocabularies (roles, organisation types, categories, outcomes) shared by every partnership.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from enum import StrEnum
+from functools import cached_property
+
+from escalation.rules.workdays import BusinessHours, Calendar, Closures, Duration
+
+
+class Role(StrEnum):
+    """Contact roles in the directory (PROTOCOL.md §5)."""
+
+    PRACTITIONER = "practitioner"
+    DSL = "dsl"
+    LINE_MANAGER = "line_manager"
+    SENIOR_MANAGER = "senior_manager"
+    PARTNERSHIP = "partnership"
+    ADMIN = "admin"
+
+
+class OrgType(StrEnum):
+    """Kinds of organisation that raise or answer challenges."""
+
+    SCHOOL = "school"
+    SOCIAL_CARE = "social_care"
+    HEALTH = "health"
+    POLICE = "police"
+    EARLY_YEARS = "early_years"
+    VOLUNTARY = "voluntary"
+    PARTNERSHIP = "partnership"
+    OTHER = "other"
+
+
+class Category(StrEnum):
+    """Category of disagreement (PROTOCOL.md §6)."""
+
+    THRESHOLD = "threshold"  # risk / threshold / level of need
+    ROLES = "roles"  # roles and responsibilities
+    INFORMATION_SHARING = "information_sharing"
+    SERVICE_PROVISION = "service_provision"
+    PLAN_NOT_PROGRESSING = "plan_not_progressing"
+    STEP_CHANGE = "step_change"  # step-up / step-down / closure
+
+
+class ResponseKind(StrEnum):
+    """What a responder records (PROTOCOL.md §3)."""
+
+    CHANGED = "changed"
+    UPHELD = "upheld"
+    PARTLY_CHANGED = "partly_changed"
+
+
+class Outcome(StrEnum):
+    """The final outcome recorded on resolution (PROTOCOL.md §3)."""
+
+    DECISION_UPHELD = "decision_upheld"
+    DECISION_CHANGED = "decision_changed"
+    NEW_REFERRAL_ACCEPTED = "new_referral_accepted"
+    STEPPED_UP = "stepped_up"
+    STEPPED_DOWN = "stepped_down"
+    SERVICE_PROVIDED = "service_provided"
+    INFORMATION_SHARED = "information_shared"
+    OTHER = "other"
+
+
+class OnLapse(StrEnum):
+    """What happens when a level's response deadline passes with no response."""
+
+    ESCALATE = "escalate"  # rise to the next level automatically
+    PROMPT = "prompt"  # ask the raiser and their manager to confirm escalation
+    STAY = "stay"  # stay at this level, overdue (the last level)
+
+
+@dataclass(frozen=True)
+class Timescales:
+    """One set of clocks for a level: normal, or urgent (hour-based)."""
+
+    acknowledge_due: Duration
+    response_due: Duration
+    reminders: tuple[Duration, ...]  # each strictly shorter than response_due, largest first
+
+
+@dataclass(frozen=True)
+class OverdueReminders:
+    every: Duration
+    max: int
+
+
+@dataclass(frozen=True)
+class Level:
+    number: int
+    name: str
+    raiser_roles: tuple[Role, ...]
+    responder_roles: tuple[Role, ...]
+    copy_partnership: bool
+    normal: Timescales
+    urgent: Timescales
+    on_lapse: OnLapse
+    overdue_reminders: OverdueReminders | None
+    provenance: dict[str, str]
+
+    def timescales(self, urgent: bool) -> Timescales:
+        return self.urgent if urgent else self.normal
+
+
+@dataclass(frozen=True)
+class OutcomeCheck:
+    ask_after: Duration  # after resolution
+    answer_due: Duration  # after asking: then one reminder
+    close_after_reminder: Duration  # after the reminder: closed as "outcome not confirmed"
+
+
+@dataclass(frozen=True)
+class RiskContact:
+    label: str
+    phone: str
+    hours: str
+    source: str
+
+
+@dataclass(frozen=True)
+class Protocol:
+    id: str
+    version: int
+    name: str
+    partnership: str
+    reference_prefix: str
+    source_file: str
+    business_hours: BusinessHours
+    levels: tuple[Level, ...]
+    levels_of_need: dict[int, str]
+    raiser_decision_reminder: Duration
+    outcome_check: OutcomeCheck
+    immediate_risk: tuple[RiskContact, ...]
+    provenance: dict[str, str]  # where each protocol-wide value comes from, by field name
+    source: str = ""  # the file's `source`: the document the whole protocol is taken from
+    closures: Closures = field(default_factory=Closures)
+
+    @property
+    def key(self) -> str:
+        return f"{self.id}@{self.version}"
+
+    @property
+    def top_level(self) -> int:
+        return self.levels[-1].number
+
+    def level(self, number: int) -> Level:
+        for level in self.levels:
+            if level.number == number:
+                return level
+        raise KeyError(number)
+
+    def calendar(self) -> Calendar:
+        """The protocol's calendar, built once: planning a stage asks for it several times, and
+        each new Calendar would build its own holiday table on the sweep's hot path."""
+        return self._calendar
+
+    @cached_property
+    def _calendar(self) -> Calendar:
+        return Calendar(self.business_hours, self.closures)
+
+    @property
+    def partnership_name(self) -> str:
+        """ "Devon Safeguarding Children Partnership" from "… — Case Resolution Protocol"."""
+        return self.name.split(" — ")[0]
+
+
+@dataclass(frozen=True)
+class ClosuresFile:
+    """The parsed closures file: bank-holiday overrides plus closure days per partnership."""
+
+    bank_holiday_extra: dict[date, str]
+    bank_holiday_removed: frozenset[date]
+    reviewed_until: date | None
+    partnership_closures: dict[str, dict[date, str]]
+
+    def for_partnership(self, partnership: str) -> Closures:
+        extra = dict(self.bank_holiday_extra)
+        extra.update(self.partnership_closures.get(partnership, {}))
+        return Closures(extra, self.bank_holiday_removed, self.reviewed_until)

@@ -1,0 +1,412 @@
+"""What the partnership dashboard's pages show, built from a Report and the open challenges
+(`pages_dashboard` owns the routes and who may see them).
+
+- The period: `choose` reads `?period=` into a `Choice`; `period_options` lists the financial
+  years and quarters the chooser offers.
+- `build_dashboard`: the report built once (`report_for`, which the downloads use too), in a
+  worker thread, and turned into a `DashboardView`: the headline figures, each section's tables
+  as `TableView`s (govukTable's parameters and the table's chart as inline SVG), and the first
+  open challenges.
+- `open_challenges`: open challenges as `OpenLine`s, most overdue first, with their status in
+  words. A line holds a reference and organisations only: nothing about the child.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
+
+from markupsafe import Markup
+from sqlalchemy import ColumnElement, and_, case, func, or_, select
+from sqlalchemy.orm import Session, aliased
+
+from escalation.casework.models import Challenge, Organisation, Stage
+from escalation.errors import InvalidInput
+from escalation.mail.digest_figures import AWAITING
+from escalation.reports.cells import figure_columns, financial_year, words
+from escalation.reports.model import Cell, Period, Report, Suppressed, Table
+from escalation.rules.machine import Status, split_state
+from escalation.rules.workdays import Calendar, utc
+from escalation.web.context import Web
+
+if TYPE_CHECKING:
+    from escalation.reports.charts import DrawnChart
+
+OPEN_ON_DASHBOARD = 50  # the rest are a link away, so that the figures stay near the top
+YEARS_OFFERED = 10  # financial years in the period chooser, at most; any other can be typed
+PUBLISHABLE = "yes"
+CHARTS_KEPT = 128  # drawn charts kept for the next visit: a few MB of SVG at most
+_QUARTER_LIKE = re.compile(r"-q", re.IGNORECASE)
+_YEAR_LIKE = re.compile(r"\d{4}-\d{2}")
+_STATUS_WORDS = {
+    Status.AWAITING_RESPONSE: "Awaiting response",
+    Status.OVERDUE: "Awaiting response",
+    Status.LAPSE_PROMPT: "Awaiting response",
+    Status.RESPONDED: "Responded: with the raiser",
+    Status.PAUSED: "Paused",
+}
+
+
+# --- The period --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The period chosen (`key`: its `period` query value) and whether publishable."""
+
+    key: str
+    period: Period
+    publishable: bool
+
+    def query(self) -> str:
+        values = {"period": self.key}
+        if self.publishable:
+            values["publishable"] = PUBLISHABLE
+        return urlencode(values)
+
+    def filename(self, partnership: str, extension: str) -> str:
+        suffix = "-publishable" if self.publishable else ""
+        return f"crp-report-{partnership}-{self.key}{suffix}.{extension}"
+
+
+def choose(raw: str | None, publishable: str | None, now: datetime) -> Choice:
+    """The period from `?period=` (blank: the financial year `now` falls in); InvalidInput
+    names the field "period"."""
+    from escalation.reports.build import parse_period  # the report's SQL loads with its pages only
+
+    key = (raw or "").strip() or financial_year(now)
+    quarter = bool(_QUARTER_LIKE.search(key))
+    try:
+        if quarter:
+            period = parse_period(None, key, None, None)
+        else:
+            period = parse_period(key, None, None, None)
+    except InvalidInput as exc:
+        if not quarter and not _YEAR_LIKE.fullmatch(key):
+            raise InvalidInput("period", _not_a_period(key)) from None
+        raise InvalidInput("period", exc.problem) from None
+    return Choice(_key(period, quarter), period, publishable == PUBLISHABLE)
+
+
+def _key(period: Period, quarter: bool) -> str:
+    """The period's query value written afresh from its dates ("2026-27", "2026-27-Q3"), not
+    as typed: it names the downloaded file, so it must be plain ASCII, and the period's pattern
+    takes the digits of any script."""
+    first = period.start.year if period.start.month >= 4 else period.start.year - 1
+    year = f"{first}-{(first + 1) % 100:02d}"
+    return f"{year}-Q{(period.start.month - 4) % 12 // 3 + 1}" if quarter else year
+
+
+def _not_a_period(key: str) -> str:
+    shown = f"'{key}'" if len(key) <= 30 else "that"  # a pasted page of text is not echoed
+    return f"{shown} is not a financial year like 2026-27 or a quarter like 2026-27-Q3"
+
+
+def period_options(first_year: int, today: date, chosen: Choice | None) -> list[dict[str, Any]]:
+    """govukSelect items: each financial year from the one starting in `first_year` to this
+    one, newest first, each followed by its quarters that have begun; `chosen` selected, and
+    added when it is none of these, so that the select always says what the page shows."""
+    from escalation.reports.build import parse_period
+
+    this_year = today.year if today.month >= 4 else today.year - 1
+    oldest = min(this_year, max(first_year, this_year - YEARS_OFFERED + 1))
+    items: list[dict[str, Any]] = []
+    for start in range(this_year, oldest - 1, -1):
+        year = f"{start}-{(start + 1) % 100:02d}"
+        items.append({"value": year, "text": f"{year}: the whole financial year"})
+        for number in range(1, 5):
+            quarter = parse_period(None, f"{year}-Q{number}", None, None)
+            if quarter.start <= today:
+                items.append({"value": f"{year}-Q{number}", "text": quarter.label})
+    key = chosen.key if chosen else None
+    if chosen is not None and key not in {item["value"] for item in items}:
+        items.insert(0, {"value": key, "text": chosen.period.label})
+    for item in items:
+        item["selected"] = item["value"] == key
+    return items
+
+
+# --- What the templates show -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TableView:
+    dom_id: str
+    title: str
+    note: str | None
+    chart: Markup | None  # the <svg>, already safe
+    withheld: tuple[str, ...]  # bars not drawn: fewer than 5
+    params: dict[str, Any] | None  # govukTable's parameters; None when the table has no row
+    wide: bool  # more columns than a phone shows: the table scrolls sideways
+
+
+@dataclass(frozen=True)
+class SectionView:
+    dom_id: str
+    title: str
+    tables: tuple[TableView, ...]
+
+
+@dataclass(frozen=True)
+class OpenLine:
+    """An open challenge as the dashboard lists it: no child, no concern, no free text."""
+
+    reference: str
+    level: int | None
+    status: str
+    urgent: bool
+    raising_org: str
+    responding_org: str
+    due: datetime | None  # when a response is awaited
+    overdue_days: int | None  # working days overdue; None when not overdue
+
+
+@dataclass(frozen=True)
+class DashboardView:
+    report: Report
+    headlines: list[dict[str, Any]]  # govukSummaryList rows
+    sections: tuple[SectionView, ...]
+    open_lines: list[OpenLine]
+    open_total: int
+    options: list[dict[str, Any]]
+
+
+# --- Building them (in a worker thread: each reads the database) --------------------------------
+
+
+def build_dashboard(web: Web, partnership: str, choice: Choice, now: datetime) -> DashboardView:
+    report = report_for(web, partnership, choice, now)
+    calendar = _calendar(web, partnership)
+    with web.sessions() as session:
+        lines, total = open_challenges(session, partnership, calendar, now, 0, OPEN_ON_DASHBOARD)
+        options = _options(session, partnership, calendar, now, choice)
+    return DashboardView(report, headlines(report), section_views(report), lines, total, options)
+
+
+def report_for(web: Web, partnership: str, choice: Choice, now: datetime) -> Report:
+    from escalation.reports.build import build_report  # the report's SQL loads with its pages only
+
+    return build_report(
+        web.sessions, web.registry, partnership, choice.period, now, choice.publishable
+    )
+
+
+def chooser_alone(web: Web, partnership: str, now: datetime) -> list[dict[str, Any]]:
+    """The period chooser's items with none chosen: for a period that is not one."""
+    calendar = _calendar(web, partnership)
+    with web.sessions() as session:
+        return _options(session, partnership, calendar, now, None)
+
+
+def open_page(
+    web: Web, partnership: str, now: datetime, offset: int, limit: int
+) -> tuple[list[OpenLine], int]:
+    calendar = _calendar(web, partnership)
+    with web.sessions() as session:
+        return open_challenges(session, partnership, calendar, now, offset, limit)
+
+
+def _calendar(web: Web, partnership: str) -> Calendar:
+    return web.registry.for_partnership(partnership).calendar()
+
+
+def _options(
+    session: Session, partnership: str, calendar: Calendar, now: datetime, chosen: Choice | None
+) -> list[dict[str, Any]]:
+    first = first_year(session, partnership, now)
+    return period_options(first, calendar.local_date(now), chosen)
+
+
+# --- Headline figures --------------------------------------------------------------------------
+
+
+def headlines(report: Report) -> list[dict[str, Any]]:
+    """The figures a reader looks for first, taken from the report's own tables (so they are
+    the report's numbers, withheld alike when publishable)."""
+    open_now, period = report.table("open_summary"), report.table("period_summary")
+    figures = (
+        ("Open now", words(_row(open_now, "Open challenges"))),
+        ("Overdue now", words(_row(open_now, "Overdue now"))),
+        ("Raised in the period", words(_row(period, "Challenges raised"))),
+        ("Resolved in the period", words(_row(period, "Challenges resolved"))),
+        ("Resolved at levels 1–2 (the protocol's aim)", _share(report.table("resolved_share"))),
+    )
+    return [{"key": {"text": key}, "value": {"text": value}} for key, value in figures]
+
+
+def _row(table: Table, label: str, column: int = 1) -> Cell:
+    for row in table.rows:
+        if row[0] == label:
+            return row[column]
+    raise KeyError(f"{table.id} has no row {label!r}")
+
+
+def _share(table: Table) -> str:
+    """The share resolved at levels 1–2: the first row of `resolved_share` (levels up to the
+    aim come first), its third column."""
+    cell = table.rows[0][2] if table.rows else None
+    if cell is None:
+        return "No challenge resolved in the period"
+    if isinstance(cell, Suppressed):
+        return "Withheld: too few challenges to publish"
+    return f"{words(cell)}% of the challenges resolved in the period"
+
+
+# --- The report's sections as GOV.UK tables ----------------------------------------------------
+
+
+def section_views(report: Report) -> tuple[SectionView, ...]:
+    return tuple(
+        SectionView(
+            f"section-{number}",
+            section.title,
+            tuple(table_view(t, _chart(t, f"chart-{t.id}")) for t in section.tables),
+        )
+        for number, section in enumerate(report.sections, start=1)
+    )
+
+
+@lru_cache(maxsize=CHARTS_KEPT)
+def _chart(table: Table, dom_id: str) -> DrawnChart | None:
+    """`report_charts.draw`, kept: drawing the report's charts takes matplotlib a second or
+    more, and most of them are unchanged from one visit to the next. A `Table` is frozen and
+    holds only its figures, so equal tables draw the same chart."""
+    from escalation.reports.charts import draw  # matplotlib loads with the dashboard only
+
+    return draw(table, dom_id)
+
+
+def table_view(table: Table, drawn: DrawnChart | None) -> TableView:
+    return TableView(
+        dom_id=f"table-{table.id}",  # table ids are unique within a report
+        title=table.title,
+        note=table.note,
+        chart=Markup(drawn.svg) if drawn else None,  # matplotlib's SVG, its ids made ours
+        withheld=drawn.withheld if drawn else (),
+        params=govuk_table(table, drawn is not None),
+        wide=len(table.columns) > 3,
+    )
+
+
+def govuk_table(table: Table, charted: bool) -> dict[str, Any] | None:
+    """govukTable's parameters: figures right-aligned, each row headed by its first cell; a
+    charted table's caption says it gives the chart's figures, another's repeats its heading
+    for screen readers only."""
+    if not table.rows:
+        return None
+    numeric = set(figure_columns(table))
+    return {
+        "caption": f"The figures in the chart: {table.title}" if charted else table.title,
+        "captionClasses": "govuk-table__caption--s" if charted else "govuk-visually-hidden",
+        "firstCellIsHeader": True,
+        "head": _cells(table.columns, numeric, header=True),
+        "rows": [_cells(row, numeric) for row in table.rows],
+    }
+
+
+def _cells(values: Sequence[Cell], numeric: set[int], header: bool = False) -> list[Any]:
+    cells: list[dict[str, Any]] = []
+    for index, value in enumerate(values):
+        cell: dict[str, Any] = {"text": value if header else words(value)}
+        if index in numeric:
+            cell["format"] = "numeric"
+        cells.append(cell)
+    return cells
+
+
+# --- Open challenges ---------------------------------------------------------------------------
+
+
+def _open(partnership: str) -> ColumnElement[bool]:
+    """Open: a level is in play (state `level_<n>.…`), as the report counts them."""
+    return and_(
+        Challenge.partnership == partnership, Challenge.state.like("level\\_%", escape="\\")
+    )
+
+
+def open_challenges(
+    session: Session,
+    partnership: str,
+    calendar: Calendar,
+    now: datetime,
+    offset: int,
+    limit: int,
+) -> tuple[list[OpenLine], int]:
+    """A page of the partnership's open challenges, most overdue first, then by due time (those
+    not awaiting a response last), and how many are open in all."""
+    now = utc(now)
+    total = session.scalar(select(func.count()).select_from(Challenge).where(_open(partnership)))
+    raiser, responder = aliased(Organisation), aliased(Organisation)
+    statuses = [status.replace("_", "\\_") for status in AWAITING]
+    awaiting = or_(*(Challenge.state.like(f"level\\_%.{s}", escape="\\") for s in statuses))
+    overdue = and_(awaiting, Stage.due_at < now)
+    rows = session.execute(
+        select(
+            Challenge.reference,
+            Challenge.state,
+            Challenge.urgent,
+            Stage.due_at,
+            raiser.name,
+            responder.name,
+        )
+        .select_from(Challenge)
+        # The current stage of an open challenge is its one stage not ended (as the report's).
+        .outerjoin(Stage, and_(Stage.challenge_id == Challenge.id, Stage.ended_at.is_(None)))
+        .join(raiser, raiser.id == Challenge.raising_org_id)
+        .join(responder, responder.id == Challenge.responding_org_id)
+        .where(_open(partnership))
+        .order_by(
+            case((overdue, 0), else_=1),
+            case((awaiting, 0), else_=1),
+            Stage.due_at,
+            Challenge.id,
+        )
+        .offset(offset)
+        .limit(limit)
+    ).all()
+    today = calendar.local_date(now)
+    lines = [_line(calendar, today, now, *row) for row in rows]
+    return lines, int(total or 0)
+
+
+def _line(
+    calendar: Calendar,
+    today: date,
+    now: datetime,
+    reference: str,
+    state: str,
+    urgent: bool,
+    due_at: datetime | None,
+    raising_org: str,
+    responding_org: str,
+) -> OpenLine:
+    level, status = split_state(state)
+    awaiting = status.value in AWAITING
+    due = utc(due_at) if awaiting and due_at is not None else None
+    late = None
+    if due is not None and due < now:
+        late = calendar.working_days_between(calendar.local_date(due), today)
+    return OpenLine(
+        reference,
+        level,
+        _STATUS_WORDS.get(status, status.value.replace("_", " ").capitalize()),
+        bool(urgent),
+        raising_org,
+        responding_org,
+        due,
+        late,
+    )
+
+
+def first_year(session: Session, partnership: str, now: datetime) -> int:
+    """The first year of the financial year of the partnership's first challenge (this year's
+    when it has none): the period chooser starts there."""
+    first = session.scalar(
+        select(func.min(Challenge.raised_at)).where(Challenge.partnership == partnership)
+    )
+    return int(financial_year(first if first is not None else now)[:4])
