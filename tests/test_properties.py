@@ -54,11 +54,12 @@ from escalation.casework import db, directory
 from escalation.casework import sweep as sweeper
 from escalation.casework.intake import Resolution
 from escalation.casework.models import Base, Challenge, ChronologyEntry, Deadline, Stage
-from escalation.casework.service import SYSTEM, Service
+from escalation.casework.service import Service
 from escalation.errors import EventNotAllowed, InvalidInput
 from escalation.rules.machine import (
     FINISHED,
     SWEEP_ONLY,
+    SYSTEM,
     EffectKind,
     Event,
     Status,

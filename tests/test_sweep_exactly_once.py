@@ -35,9 +35,10 @@ from bench.fill import FillResult, fill
 from escalation.casework import db, directory, sweep
 from escalation.casework.intake import Resolution
 from escalation.casework.models import Challenge, ChronologyEntry, Deadline, OutboxMessage, Stage
-from escalation.casework.service import SYSTEM, Service
+from escalation.casework.service import Service
 from escalation.mail.emails import EmailRenderer
 from escalation.mail.outbox import OutboxNotifier
+from escalation.rules.machine import SYSTEM
 from escalation.rules.registry import ProtocolRegistry
 from escalation.rules.workdays import utc
 from tests.conftest import (

@@ -17,8 +17,8 @@ from sqlalchemy.orm import Session
 from escalation.casework import store
 from escalation.casework.models import Challenge, Deadline, Stage
 from escalation.casework.notices import Audience, Notice, NoticeKind
-from escalation.mail.layout import london
 from escalation.rules import planner
+from escalation.rules.dates import london
 from escalation.rules.machine import Effect, EffectKind, Event
 from escalation.rules.model import Protocol
 from escalation.rules.planner import DeadlineKind, Planned

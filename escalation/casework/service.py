@@ -21,15 +21,13 @@ from escalation.casework.intake import RaiseRequest, Resolution
 from escalation.casework.models import Challenge, ChronologyEntry, Organisation
 from escalation.casework.notices import Notifier, RecordOnly, describe
 from escalation.errors import EventNotAllowed, InvalidInput, NotFound
-from escalation.rules.machine import Event, Subject, allowed_events, fire, split_state
+from escalation.rules.machine import SYSTEM, Event, Subject, allowed_events, fire, split_state
 from escalation.rules.model import Protocol
 from escalation.rules.registry import ProtocolRegistry
 from escalation.rules.workdays import utc
 
 log = logging.getLogger(__name__)
-SYSTEM = "system (sweep)"
 CLOSED_BY_HAND = "closed after the outcome check"
-NOT_CONFIRMED = "outcome not confirmed"  # closed by the sweep: the outcome check went unanswered
 MAX_EXTENSION = timedelta(days=366)  # an agreed extension, not a way to park a challenge for ever
 
 

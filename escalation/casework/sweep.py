@@ -28,9 +28,9 @@ from sqlalchemy.orm import Session
 from escalation.casework import store
 from escalation.casework.models import Challenge, Deadline
 from escalation.casework.notices import Audience, Notice, NoticeKind, describe
-from escalation.casework.service import NOT_CONFIRMED, SYSTEM, Service
+from escalation.casework.service import Service
 from escalation.errors import EscalationError, InvalidInput
-from escalation.rules.machine import FINISHED, Event, split_state
+from escalation.rules.machine import FINISHED, NOT_CONFIRMED, SYSTEM, Event, split_state
 from escalation.rules.planner import DeadlineKind, DeadlineStatus
 from escalation.rules.registry import ProtocolRegistry
 from escalation.rules.workdays import to_local_iso, utc

@@ -27,13 +27,13 @@ from escalation.mail.layout import (
     TemplateProblem,
     compile_template,
     lacks,
-    london,
     one_line,
     render_part,
     risk_wanted,
     shape_problems,
     tidy,
 )
+from escalation.rules.dates import london
 from escalation.rules.model import Protocol, RiskContact, Role
 
 DIGEST = "digest"

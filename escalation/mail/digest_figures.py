@@ -39,13 +39,12 @@ from escalation.mail.digest_email import (
 )
 from escalation.mail.emails import UNDELIVERABLE
 from escalation.mail.recipients import partnership_contacts
+from escalation.rules.machine import AWAITING
 from escalation.rules.model import Protocol, Role
 from escalation.rules.workdays import Calendar, utc
 
 WORKING_DAYS_AHEAD = 5
 LIST_CAP = 50
-# The states in which a response is awaited, as in `store._is_overdue`.
-AWAITING = ("awaiting_response", "overdue", "lapse_prompt")
 
 
 @dataclass(frozen=True)

@@ -43,10 +43,10 @@ from escalation.mail.layout import (
     shape_problems,
     tidy,
 )
-from escalation.mail.layout import london as london
 from escalation.mail.layout import make_environment as make_environment
 from escalation.mail.layout import tel as tel
 from escalation.resources import templates_dir
+from escalation.rules.dates import london as london
 from escalation.rules.model import Outcome, Protocol, ResponseKind, RiskContact, Role
 
 UNDELIVERABLE = "undeliverable"

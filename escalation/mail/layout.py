@@ -31,16 +31,11 @@ from markupsafe import escape
 
 from escalation.errors import EscalationError
 from escalation.resources import templates_dir
+from escalation.rules.dates import london, london_day
 from escalation.rules.model import Outcome, ResponseKind, RiskContact, Role
-from escalation.rules.workdays import LONDON, utc
 
 RISK_FOOTER = "If a child is at immediate risk of significant harm, do not wait for this process:"
 
-_DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-_MONTHS = (
-    "January", "February", "March", "April", "May", "June",
-    "July", "August", "September", "October", "November", "December",
-)  # fmt: skip
 _ROLE_WORDS: dict[str, str] = {
     Role.PRACTITIONER: "the practitioner",
     Role.DSL: "the designated safeguarding lead",
@@ -85,21 +80,6 @@ class RenderedEmail:
 
 
 # --- Filters ---------------------------------------------------------------------------------
-
-
-# The filters are pure and a sweep formats the same few due dates thousands of times: cached.
-@lru_cache(maxsize=4096)
-def london(instant: datetime) -> str:
-    """Like "Monday 4 January 2027 at 17:00", in Europe/London; names are English, not locale."""
-    local = utc(instant).astimezone(LONDON)
-    return f"{london_day(local)} at {local:%H:%M}"
-
-
-@lru_cache(maxsize=4096)
-def london_day(instant: datetime) -> str:
-    """Like "Monday 4 January 2027": the Europe/London date of `instant`."""
-    local = utc(instant).astimezone(LONDON)
-    return f"{_DAYS[local.weekday()]} {local.day} {_MONTHS[local.month - 1]} {local.year}"
 
 
 def by_when(instant: datetime | None) -> str:

@@ -16,7 +16,7 @@ from functools import lru_cache
 from jinja2 import Environment
 from markupsafe import Markup
 
-from escalation.mail.layout import london, make_environment
+from escalation.mail.layout import make_environment
 from escalation.reports.cells import (
     NO_CHILD_DETAIL,
     NO_FIGURE,
@@ -28,6 +28,7 @@ from escalation.reports.cells import (
 )
 from escalation.reports.charts import draw
 from escalation.reports.model import Report, Section, Suppressed, Table
+from escalation.rules.dates import london
 
 TEMPLATE = "reports/report.html"
 TITLE = "Case Resolution Protocol report"

@@ -46,9 +46,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from escalation.casework.models import Challenge, ChronologyEntry, Organisation, Stage, UTCDateTime
-from escalation.casework.service import NOT_CONFIRMED
-from escalation.mail.digest_figures import AWAITING
-from escalation.rules.machine import Event
+from escalation.rules.machine import AWAITING, NOT_CONFIRMED, Event
 from escalation.rules.workdays import LONDON, Calendar
 
 _SQLITE_LOCAL_DATE = "escalation_local_date"

@@ -25,7 +25,6 @@ from collections.abc import Callable
 from typing import Any, Literal, get_args
 
 from escalation.casework.views import spreadsheet_safe
-from escalation.mail.layout import london
 from escalation.reports.cells import (
     NO_CHILD_DETAIL,
     NO_FIGURE,
@@ -37,6 +36,7 @@ from escalation.reports.cells import (
     words,
 )
 from escalation.reports.model import Report, Table
+from escalation.rules.dates import london
 from escalation.rules.workdays import to_local_iso
 
 Format = Literal["table", "csv", "json", "html"]

@@ -67,6 +67,13 @@ class Status(StrEnum):
 
 FINISHED = frozenset({Status.CLOSED, Status.WITHDRAWN})
 AFTER_RESOLUTION = frozenset({Status.RESOLVED, Status.OUTCOME_CHECK, Status.OUTCOME_NOT_IMPROVED})
+# The states in which a response is awaited (the digest's, the dashboard's and the report's
+# "awaiting" figures; `casework.store` counts the same ones as overdue).
+AWAITING = (Status.AWAITING_RESPONSE.value, Status.OVERDUE.value, Status.LAPSE_PROMPT.value)
+
+# Who the chronology names when the sweep acts, and the reasons a challenge is closed.
+SYSTEM = "system (sweep)"
+NOT_CONFIRMED = "outcome not confirmed"  # closed by the sweep: the outcome check went unanswered
 
 
 class EffectKind(StrEnum):

@@ -19,8 +19,8 @@ from escalation import resources
 from escalation.casework.service import Service, real_clock
 from escalation.config import ConfigError, Settings
 from escalation.mail.links import Links, link_source
+from escalation.rules.dates import uk_date, uk_datetime
 from escalation.rules.registry import ProtocolRegistry
-from escalation.rules.workdays import LONDON, utc
 
 T = TypeVar("T")
 
@@ -80,19 +80,6 @@ def template_environment() -> Environment:
     env.filters["uk_datetime"] = uk_datetime
     env.filters["uk_date"] = uk_date
     return env
-
-
-def uk_datetime(instant: datetime | None) -> str:
-    if instant is None:
-        return ""
-    local = utc(instant).astimezone(LONDON)
-    return local.strftime("%-d %B %Y at %-I:%M%p").replace("AM", "am").replace("PM", "pm")
-
-
-def uk_date(instant: datetime | None) -> str:
-    if instant is None:
-        return ""
-    return utc(instant).astimezone(LONDON).strftime("%-d %B %Y")
 
 
 def find_frontend(settings: Settings) -> Path:

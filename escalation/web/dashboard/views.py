@@ -27,10 +27,9 @@ from sqlalchemy.orm import Session, aliased
 
 from escalation.casework.models import Challenge, Organisation, Stage
 from escalation.errors import InvalidInput
-from escalation.mail.digest_figures import AWAITING
 from escalation.reports.cells import figure_columns, financial_year, words
 from escalation.reports.model import Cell, Period, Report, Suppressed, Table
-from escalation.rules.machine import Status, split_state
+from escalation.rules.machine import AWAITING, Status, split_state
 from escalation.rules.workdays import Calendar, utc
 from escalation.web.context import Web
 

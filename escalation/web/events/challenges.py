@@ -21,9 +21,10 @@ from sqlalchemy.orm import selectinload
 
 from escalation.casework.models import Challenge
 from escalation.casework.views import chronology_export, current_due
+from escalation.rules.dates import uk_datetime
 from escalation.rules.machine import Event, Status, is_open
 from escalation.web.auth import Principal, require_user
-from escalation.web.context import Web, uk_datetime
+from escalation.web.context import Web
 from escalation.web.events import forms as event_forms
 from escalation.web.events import pages as pages_events
 from escalation.web.events.forms import FORMS

@@ -21,11 +21,12 @@ from fastapi.responses import HTMLResponse, Response
 from escalation.casework import store
 from escalation.casework.models import Challenge, ChronologyEntry
 from escalation.casework.views import current_due
+from escalation.rules.dates import uk_datetime
 from escalation.rules.machine import Event, Status, allowed_events, split_state
 from escalation.rules.model import Protocol
 from escalation.web import store as store_web
 from escalation.web.auth import Principal, require_user
-from escalation.web.context import Web, uk_datetime
+from escalation.web.context import Web
 from escalation.web.events import forms as event_forms
 from escalation.web.events.forms import FORMS, Form, FormProblems
 from escalation.web.pages import errors_by_field, read_form, render, see_other
