@@ -99,18 +99,8 @@ def find_frontend(settings: Settings) -> Path:
 def build(settings: Settings, clock: Callable[[], datetime] = real_clock) -> Web:
     """The web service's parts, from settings; fails fast (ConfigError, a schema not at head,
     govuk-frontend not installed) before the server starts listening."""
-    from escalation.casework import db
-    from escalation.mail.emails import EmailRenderer
-    from escalation.mail.outbox import OutboxNotifier
-    from escalation.rules.registry import load_registry
+    from escalation.wiring import Wiring
 
-    engine = db.make_engine(settings.database_url)
-    db.require_current_schema(engine)
-    sessions = db.session_factory(engine)
-    registry = load_registry(settings.workflows_dir or resources.workflows_dir())
-    links = link_source(settings.base_url, settings.secret_key)
-    notifier = OutboxNotifier(
-        registry, EmailRenderer(resources.templates_dir()), settings.base_url, links
-    )
-    service = Service(sessions, registry, notifier)
-    return Web(settings, sessions, registry, service, find_frontend(settings), clock)
+    parts = Wiring(settings)
+    sessions = parts.sessions  # the schema is checked first, as before the server listens
+    return Web(settings, sessions, parts.registry, parts.service, find_frontend(settings), clock)
