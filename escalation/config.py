@@ -20,7 +20,7 @@ from sqlalchemy.exc import ArgumentError
 
 from escalation.errors import EscalationError
 
-DEFAULT_DATABASE_FILE = "escalation.casework.db"
+DEFAULT_DATABASE_FILE = "escalation.db"
 DEFAULT_MAIL_FROM = "Case Resolution Protocol <no-reply@localhost>"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 DIGEST_DAYS = ("working", "daily")

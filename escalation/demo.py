@@ -18,13 +18,11 @@ from typing import Any
 
 import click
 import yaml
-from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from escalation import resources
-from escalation.casework import db, directory, sweep
+from escalation.casework import db, directory, store, sweep
 from escalation.casework.intake import RaiseRequest, Resolution
-from escalation.casework.models import Challenge, ChronologyEntry
 from escalation.casework.service import Service
 from escalation.config import DEFAULT_MAIL_FROM
 from escalation.mail.dispatch import dispatch_once
@@ -134,7 +132,7 @@ def run_demo(folder: Path, echo: Callable[[str], None]) -> Path:
 
 def _fresh_database(folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
-    database = (folder / "escalation.casework.db").resolve()
+    database = (folder / "escalation.db").resolve()
     for suffix in ("", "-wal", "-shm"):
         Path(f"{database}{suffix}").unlink(missing_ok=True)
     shutil.rmtree(folder / "outbox", ignore_errors=True)
@@ -171,11 +169,7 @@ def _sweep(service: Service, mailer: FileMailer, now: datetime) -> None:
 
 def _print_timeline(sessions: sessionmaker[Session], echo: Callable[[str], None]) -> None:
     with sessions() as session:
-        rows = session.execute(
-            select(ChronologyEntry, Challenge.reference)
-            .join(Challenge, Challenge.id == ChronologyEntry.challenge_id)
-            .order_by(ChronologyEntry.occurred_at, ChronologyEntry.id)
-        ).all()
+        rows = store.every_entry(session)
         echo("")
         echo("Timeline (every chronology entry, Europe/London time):")
         for entry, reference in rows:
@@ -185,9 +179,7 @@ def _print_timeline(sessions: sessionmaker[Session], echo: Callable[[str], None]
                 f"{when:%a %d %b %H:%M}  {reference}  {level}  {entry.event:22} "
                 f"{_first(entry.action)}"
             )
-        states = session.execute(
-            select(Challenge.reference, Challenge.state).order_by(Challenge.reference)
-        ).all()
+        states = store.challenge_states(session)
         echo("")
         echo("Where each challenge ended: " + "; ".join(f"{r} {s}" for r, s in states))
 

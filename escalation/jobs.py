@@ -29,14 +29,14 @@ from datetime import UTC, datetime, timedelta
 from threading import Event
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from escalation import failures
-from escalation.casework import sweep
-from escalation.casework.models import JobRun, OutboxMessage, OutboxStatus
+from escalation.casework import store_jobs, sweep
+from escalation.casework.models_service import JobRun, OutboxStatus
 from escalation.casework.service import Service
 from escalation.errors import EscalationError
+from escalation.mail import store as store_mail
 from escalation.mail.dispatch import DEFAULT_RETRY_LIMIT, DispatchResult, Mailer, dispatch_once
 from escalation.rules.workdays import to_local_iso, utc
 from escalation.web import store as store_web
@@ -202,16 +202,13 @@ def _log(outcome: JobOutcome[Any], record_error: str | None) -> None:
 
 def _last_outbox_id(sessions: sessionmaker[Session]) -> int:
     with sessions() as session:
-        return session.scalar(select(func.coalesce(func.max(OutboxMessage.id), 0))) or 0
+        return store_mail.last_outbox_id(session)
 
 
 def _queued(sessions: sessionmaker[Session], after_id: int, now: datetime) -> int:
     """Outbox rows this sweep queued: newer than before it, stamped with its instant."""
     with sessions() as session:
-        query = select(func.count()).where(
-            OutboxMessage.id > after_id, OutboxMessage.created_at == now
-        )
-        return session.scalar(query) or 0
+        return store_mail.queued_after(session, after_id, now)
 
 
 # -- health --------------------------------------------------------------------------------------
@@ -294,30 +291,17 @@ def check_health(
 
 
 def _read_sweeps(session: Session, health: Health) -> None:
-    # A run recorded with a later --now than this check (a simulation) says nothing about now.
-    sweeps = (
-        select(JobRun)
-        .where(JobRun.job == "sweep", JobRun.started_at <= health.now)
-        .order_by(JobRun.finished_at.desc())
-    )
-    health.last_sweep = session.scalars(sweeps.where(JobRun.ok.is_(True)).limit(1)).first()
-    latest = session.scalars(sweeps.limit(1)).first()
-    if latest is not None and not latest.ok:
-        health.latest_sweep_error = str(latest.summary.get("error", "an error"))
+    sweeps = store_jobs.sweeps_by(session, health.now)
+    health.last_sweep = sweeps.last_ok
+    if sweeps.latest is not None and not sweeps.latest.ok:
+        health.latest_sweep_error = str(sweeps.latest.summary.get("error", "an error"))
 
 
 def _read_failing(session: Session, health: Health) -> None:
     # Pending counts whether or not it was tried: a message the dispatcher cannot even build
     # or never reaches (no dispatcher running) is as undelivered as one the server refuses.
-    failing = and_(
-        OutboxMessage.created_at < health.now - health.max_failing,
-        OutboxMessage.status.in_([OutboxStatus.FAILED.value, OutboxStatus.PENDING.value]),
-    )
-    counts = select(OutboxMessage.status, func.count()).where(failing)
-    health.failing = {s: n for s, n in session.execute(counts.group_by(OutboxMessage.status))}
-    oldest = select(OutboxMessage.id).where(failing)
-    health.oldest_failing_id = session.scalar(
-        oldest.order_by(OutboxMessage.created_at, OutboxMessage.id).limit(1)
+    health.failing, health.oldest_failing_id = store_mail.undelivered_since(
+        session, health.now - health.max_failing
     )
 
 

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from escalation.casework import store
 from escalation.casework.intake import column_length
 from escalation.casework.models import Contact, Organisation
 from escalation.errors import ImportProblem
@@ -152,7 +152,7 @@ def _write(session: Session, rows: list[Row], source: str) -> ImportResult:
     cache: dict[tuple[str, str], Organisation] = {}
     for row in rows:
         key = (row.partnership, row.organisation.casefold())
-        org = cache.get(key) or _find(session, row)
+        org = cache.get(key) or store.organisation_in(session, row.partnership, row.organisation)
         if org is None:
             org = Organisation(name=row.organisation, type=row.type, partnership=row.partnership)
             session.add(org)
@@ -164,26 +164,9 @@ def _write(session: Session, rows: list[Row], source: str) -> ImportResult:
                 f"{org.name!r} is already in the directory as {org.type!r}"
             )
         cache[key] = org
-        if _contact(session, org, row) is None:
+        if store.contact_at(session, org.id, row.role, row.email) is None:
             session.add(
                 Contact(organisation_id=org.id, role=row.role, name=row.name, email=row.email)
             )
             contacts_added += 1
     return ImportResult(orgs_added, contacts_added, len(rows))
-
-
-def _find(session: Session, row: Row) -> Organisation | None:
-    return session.scalars(
-        select(Organisation).where(
-            Organisation.partnership == row.partnership,
-            func.lower(Organisation.name) == row.organisation.lower(),
-        )
-    ).first()
-
-
-def _contact(session: Session, org: Organisation, row: Row) -> Contact | None:
-    return session.scalars(
-        select(Contact).where(
-            Contact.organisation_id == org.id, Contact.role == row.role, Contact.email == row.email
-        )
-    ).one_or_none()

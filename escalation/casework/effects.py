@@ -17,11 +17,12 @@ from sqlalchemy.orm import Session
 from escalation.casework import store
 from escalation.casework.models import Challenge, Deadline, Stage
 from escalation.casework.notices import Audience, Notice, NoticeKind
+from escalation.casework.store_batch import Batch
 from escalation.rules import planner
 from escalation.rules.dates import london
-from escalation.rules.machine import Effect, EffectKind, Event
 from escalation.rules.model import Protocol
 from escalation.rules.planner import DeadlineKind, Planned
+from escalation.rules.states import Effect, EffectKind, Event
 
 BOTH = (Audience.RAISER, Audience.RESPONDER)
 OUTCOME_KINDS = (
@@ -41,6 +42,7 @@ class Context:
     now: datetime
     who: str
     args: dict[str, Any]
+    batch: Batch | None = None  # the sweep's, when it applies a batch of deadlines
     actions: list[str] = field(default_factory=list)
     impacts: list[str] = field(default_factory=list)
     notices: list[Notice] = field(default_factory=list)
@@ -82,12 +84,13 @@ def add_deadlines(
                 expires_at=item.expires_at,
                 detail=item.detail,
             ),
+            ctx.batch,
         )
 
 
 def _open_stage(ctx: Context, effect: Effect) -> None:
     assert effect.level is not None
-    store.cancel_pending(ctx.session, ctx.challenge.id, ctx.now)
+    store.cancel_pending(ctx.session, ctx.challenge.id, ctx.now, batch=ctx.batch)
     plan = planner.plan_stage(ctx.protocol, effect.level, ctx.challenge.urgent, ctx.now)
     stage = Stage(
         seq=len(ctx.challenge.stages) + 1,
@@ -126,14 +129,18 @@ def _close_stage(ctx: Context, effect: Effect) -> None:
         stage.escalation_reason = ctx.args["reason"]
         stage.escalation_kind = "unanswered" if ctx.event is Event.LAPSE else "raiser"
         ctx.actions.append(f"Level {stage.level} closed: escalated ({stage.escalation_kind})")
-    store.cancel_pending(ctx.session, ctx.challenge.id, ctx.now)
+    store.cancel_pending(ctx.session, ctx.challenge.id, ctx.now, batch=ctx.batch)
 
 
 def _record_ack(ctx: Context, effect: Effect) -> None:
     stage = ctx.stage
     stage.acknowledged_at, stage.acknowledged_by = ctx.now, ctx.who
     store.cancel_pending(
-        ctx.session, ctx.challenge.id, ctx.now, [DeadlineKind.ACKNOWLEDGEMENT_DUE.value]
+        ctx.session,
+        ctx.challenge.id,
+        ctx.now,
+        [DeadlineKind.ACKNOWLEDGEMENT_DUE.value],
+        ctx.batch,
     )
     ctx.actions.append(f"Acknowledged by {ctx.who}")
     ctx.impacts.append(f"response still due by {ctx.when(stage.due_at)}")
@@ -146,7 +153,7 @@ def _record_response(ctx: Context, effect: Effect) -> None:
     stage.response_kind = ctx.args["kind"]
     stage.response_summary = ctx.args["summary"]
     stage.actions = list(ctx.args.get("actions", []))
-    store.cancel_pending(ctx.session, ctx.challenge.id, ctx.now)
+    store.cancel_pending(ctx.session, ctx.challenge.id, ctx.now, batch=ctx.batch)
     reminder = planner.raiser_reminder(ctx.protocol, ctx.now)
     add_deadlines(ctx, [reminder], stage)
     ctx.actions.append(
@@ -163,7 +170,7 @@ def _pause_clock(ctx: Context, effect: Effect) -> None:
     remaining = planner.remaining_business_time(ctx.protocol, ctx.now, stage.due_at)
     stage.paused_at = ctx.now
     stage.paused_remaining_seconds = int(remaining.total_seconds())
-    store.cancel_pending(ctx.session, ctx.challenge.id, ctx.now)
+    store.cancel_pending(ctx.session, ctx.challenge.id, ctx.now, batch=ctx.batch)
     ctx.actions.append(
         f"Clock paused (requested by {ctx.args['requested_by']}, agreed by {ctx.args['agreed_by']})"
     )
@@ -199,7 +206,7 @@ def _extend_due(ctx: Context, effect: Effect) -> None:
 
 def _replan(ctx: Context, stage: Stage, reset_acknowledgement: bool) -> None:
     assert stage.due_at is not None
-    store.cancel_pending(ctx.session, ctx.challenge.id, ctx.now)
+    store.cancel_pending(ctx.session, ctx.challenge.id, ctx.now, batch=ctx.batch)
     planned = planner.response_deadlines(
         ctx.protocol, stage.level, ctx.challenge.urgent, ctx.now, stage.due_at
     )
@@ -262,7 +269,7 @@ def _record_resolution(ctx: Context, effect: Effect) -> None:
 def _record_withdrawal(ctx: Context, effect: Effect) -> None:
     ctx.challenge.withdrawn_at = ctx.now
     ctx.challenge.withdrawn_reason = ctx.args["reason"]
-    store.cancel_pending(ctx.session, ctx.challenge.id, ctx.now)
+    store.cancel_pending(ctx.session, ctx.challenge.id, ctx.now, batch=ctx.batch)
     ctx.actions.append("Withdrawn by the raiser")
     ctx.impacts.append("no further action under the protocol")
     ctx.notify(NoticeKind.WITHDRAWN, BOTH)
@@ -284,7 +291,8 @@ def _ask_outcome(ctx: Context, effect: Effect) -> None:
 def _record_outcome_answer(ctx: Context, effect: Effect) -> None:
     improved = bool(ctx.args["improved"])
     ctx.challenge.outcome_improved, ctx.challenge.outcome_answered_at = improved, ctx.now
-    store.cancel_pending(ctx.session, ctx.challenge.id, ctx.now, [k.value for k in OUTCOME_KINDS])
+    kinds = [k.value for k in OUTCOME_KINDS]
+    store.cancel_pending(ctx.session, ctx.challenge.id, ctx.now, kinds, ctx.batch)
     ctx.actions.append(
         "Outcome check answered: the child's situation "
         + ("has improved" if improved else "has NOT improved")
@@ -297,7 +305,7 @@ def _record_outcome_answer(ctx: Context, effect: Effect) -> None:
 def _close_case(ctx: Context, effect: Effect) -> None:
     ctx.challenge.closed_at = ctx.now
     ctx.challenge.closed_reason = ctx.args["closed_reason"]
-    store.cancel_pending(ctx.session, ctx.challenge.id, ctx.now)
+    store.cancel_pending(ctx.session, ctx.challenge.id, ctx.now, batch=ctx.batch)
     ctx.actions.append(f"Closed: {ctx.args['closed_reason']}")
     ctx.notify(NoticeKind.CLOSED, BOTH, level=ctx.challenge.resolved_level)
 

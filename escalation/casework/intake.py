@@ -18,7 +18,8 @@ from typing import Any, TypeVar
 
 from email_validator import EmailNotValidError, validate_email
 
-from escalation.casework.models import Base, Challenge, Organisation
+from escalation.casework.base import Base
+from escalation.casework.models import Challenge, Organisation
 from escalation.errors import InvalidInput
 from escalation.rules.model import Category, OrgType, Outcome, Protocol, ResponseKind, Role
 from escalation.rules.workdays import FIRST_YEAR, LAST_YEAR

@@ -11,11 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from sqlalchemy.orm import Session
 
 from escalation.casework.models import Challenge
+
+if TYPE_CHECKING:
+    from escalation.casework.store_batch import Batch
 
 
 class NoticeKind(StrEnum):
@@ -65,11 +68,14 @@ class Notifier(Protocol):
         notice: Notice,
         now: datetime,
         event_key: str,
+        batch: Batch | None = None,
     ) -> list[str]:
         """Queue the notice for delivery; return one line per recipient for the chronology.
 
         `event_key` names the event uniquely within the challenge (its chronology entry, or the
         deadline that caused it), so applying an event twice cannot queue a message twice.
+        `batch` is the sweep's, when the notice comes from a batch of deadlines: read the
+        directory from it and queue into it.
         """
 
     def alert(
@@ -88,6 +94,7 @@ class RecordOnly:
         notice: Notice,
         now: datetime,
         event_key: str,
+        batch: Batch | None = None,
     ) -> list[str]:
         return []
 

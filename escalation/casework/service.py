@@ -3,53 +3,35 @@
 Every use case takes `now`, the effective time of the event (the real clock, or `--now` for
 simulation); the real clock is read only to stamp `recorded_at` on chronology entries, so
 backdating is always visible. An event is checked against the state machine before anything is
-written, and any error rolls the whole transaction back: nothing is ever half-applied.
+written, and any error rolls the whole transaction back: nothing is ever half-applied. Each use
+case checks its input and names its event; firing it and writing what follows is the common
+path in `recording`.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from escalation.casework import intake, store
-from escalation.casework.effects import HANDLERS, Context
 from escalation.casework.intake import RaiseRequest, Resolution
-from escalation.casework.models import Challenge, ChronologyEntry, Organisation
-from escalation.casework.notices import Notifier, RecordOnly, describe
-from escalation.errors import EventNotAllowed, InvalidInput, NotFound
-from escalation.rules.machine import SYSTEM, Event, Subject, allowed_events, fire, split_state
+from escalation.casework.models import Challenge, Organisation
+from escalation.casework.recording import Recorder
+from escalation.casework.recording import real_clock as real_clock  # moved; for its importers
+from escalation.errors import InvalidInput, NotFound
 from escalation.rules.model import Protocol
-from escalation.rules.registry import ProtocolRegistry
+from escalation.rules.states import Event
 from escalation.rules.workdays import utc
 
-log = logging.getLogger(__name__)
 CLOSED_BY_HAND = "closed after the outcome check"
 MAX_EXTENSION = timedelta(days=366)  # an agreed extension, not a way to park a challenge for ever
 
 
-def real_clock() -> datetime:
-    return datetime.now(UTC)
-
-
-class Service:
-    def __init__(
-        self,
-        sessions: sessionmaker[Session],
-        registry: ProtocolRegistry,
-        notifier: Notifier | None = None,
-        clock: Callable[[], datetime] = real_clock,
-    ) -> None:
-        self.sessions = sessions
-        self.registry = registry
-        self.notifier: Notifier = notifier or RecordOnly()
-        self.clock = clock
-
-    def protocol_of(self, challenge: Challenge) -> Protocol:
-        return self.registry.get(challenge.protocol_id, challenge.protocol_version)
+class Service(Recorder):
+    """The use cases, each in its own transaction; the common path is `Recorder`'s."""
 
     # -- raising -----------------------------------------------------------------------------
 
@@ -266,121 +248,6 @@ class Service:
             args = check(challenge)
             self._transition(session, challenge, protocol, event, who, now, args, concern)
 
-    def require_allowed(self, challenge: Challenge, protocol: Protocol, event: Event) -> None:
-        allowed = allowed_events(
-            protocol, challenge.state, acknowledged=challenge.level_acknowledged
-        )
-        if event.value not in allowed_events(protocol, challenge.state, include_sweep=True):
-            raise EventNotAllowed(challenge.reference, event.value, challenge.state, allowed)
-
-    def _transition(
-        self,
-        session: Session,
-        challenge: Challenge,
-        protocol: Protocol,
-        event: Event,
-        who: str,
-        now: datetime,
-        args: dict[str, Any],
-        concern: str,
-        action: str | None = None,
-    ) -> None:
-        """Fire `event`, apply its effects, queue its notices and write its chronology entry."""
-        last = store.last_chronology(session, challenge.id)
-        _require_in_order(challenge, last, now)
-        subject = Subject(state=challenge.state, resolved_level=challenge.resolved_level)
-        if not fire(protocol, subject, event, **args):
-            raise EventNotAllowed(
-                challenge.reference,
-                event.value,
-                challenge.state,
-                allowed_events(
-                    protocol, challenge.state, acknowledged=challenge.level_acknowledged
-                ),
-            )
-        ctx = Context(session, challenge, protocol, event, now, who, args)
-        for effect in subject.effects:
-            HANDLERS[effect.kind](ctx, effect)
-        before, challenge.state = challenge.state, subject.state
-        level, _ = split_state(subject.state)
-        challenge.level = level if level is not None else challenge.level
-        for notice in ctx.notices:
-            ctx.actions.append(describe(notice))
-            event_key = f"entry{(last.seq + 1) if last else 1}"
-            ctx.actions.extend(self.notifier.queue(session, challenge, notice, now, event_key))
-        self._append(
-            session,
-            challenge,
-            last,
-            now,
-            who,
-            event,
-            concern,
-            "; ".join(([action] if action else []) + ctx.actions),
-            "; ".join(ctx.impacts) or "none recorded",
-        )
-        log.info(
-            "challenge %s: %s, %s -> %s", challenge.reference, event.value, before, challenge.state
-        )
-
-    def _append(
-        self,
-        session: Session,
-        challenge: Challenge,
-        last: store.Tail | None,
-        now: datetime,
-        who: str,
-        event: Event | str,
-        concern: str,
-        action: str,
-        impact: str,
-    ) -> None:
-        session.add(
-            ChronologyEntry(
-                challenge_id=challenge.id,
-                seq=(last.seq + 1) if last else 1,
-                occurred_at=now,
-                recorded_at=self.clock(),
-                who=who,
-                event=str(event),
-                level=challenge.level,
-                concern=concern,
-                action=action,
-                impact=impact,
-            )
-        )
-        store.appended(session, challenge.id, (last.seq + 1) if last else 1, now)
-
-    def record(
-        self,
-        session: Session,
-        challenge: Challenge,
-        now: datetime,
-        who: str,
-        event: str,
-        concern: str,
-        action: str,
-        impact: str,
-    ) -> None:
-        """A chronology entry with no transition (reminders, skipped reminders)."""
-        last = store.last_chronology(session, challenge.id)
-        _require_in_order(challenge, last, now)
-        self._append(session, challenge, last, now, who, event, concern, action, impact)
-
-    def transition(
-        self,
-        session: Session,
-        challenge: Challenge,
-        event: Event,
-        now: datetime,
-        args: dict[str, Any],
-        concern: str,
-    ) -> None:
-        """The sweep's entry point: fire a system event inside the sweep's transaction."""
-        self._transition(
-            session, challenge, self.protocol_of(challenge), event, SYSTEM, now, args, concern
-        )
-
 
 def _organisation(
     session: Session, field: str, name: str, organisation_id: int | None = None
@@ -395,16 +262,6 @@ def _organisation(
         return store.find_organisation(session, intake.text(field, name))
     except NotFound as exc:
         raise NotFound(f"{field}: {exc}") from None
-
-
-def _require_in_order(challenge: Challenge, last: store.Tail | None, now: datetime) -> None:
-    if last is not None and now < last.occurred_at:
-        raise InvalidInput(
-            "now",
-            f"{now.isoformat()} is before the last entry in "
-            f"{challenge.reference}'s chronology ({last.occurred_at.isoformat()}); "
-            "the chronology is kept in order",
-        )
 
 
 def _agreement(requested_by: str, agreed_by: str) -> dict[str, str]:

@@ -1,4 +1,9 @@
-"""Every SQL query the engine makes, in one place.
+"""The record's SQL: challenges and their references, the directory, deadlines and the sweep's
+claim, the chronology, and the outbox rows an event queues. (The sweep's batch is read in
+`store_batch`, job runs in `store_jobs`; the mail part's SQL is in `mail.store`.)
+
+The functions that take a `batch` (the sweep's, from `store_batch.load_batch`) answer from it,
+and change it, for the challenges it holds; without one, or for another challenge, they use SQL.
 
 PostgreSQL: rows that are about to change are locked with FOR UPDATE, and the sweep claims the
 challenges that have due deadlines with FOR UPDATE SKIP LOCKED so several sweepers share the work
@@ -9,9 +14,8 @@ IMMEDIATE (see `db`), which serialises writers instead.
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sqlalchemy import Select, Table, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -24,11 +28,14 @@ from escalation.casework.models import (
     Contact,
     Deadline,
     Organisation,
-    OutboxMessage,
     ReferenceCounter,
 )
+from escalation.casework.models_service import OutboxMessage
 from escalation.errors import NotFound
 from escalation.rules.planner import DeadlineStatus
+
+if TYPE_CHECKING:
+    from escalation.casework.store_batch import Batch
 
 
 def load_challenge(session: Session, reference: str, lock: bool = True) -> Challenge:
@@ -101,11 +108,31 @@ def organisations(
     return session.scalars(query.order_by(Organisation.partnership, Organisation.name)).all()
 
 
+def organisation_in(session: Session, partnership: str, name: str) -> Organisation | None:
+    """The partnership's organisation with this name (case-insensitive), if there is one."""
+    return session.scalars(
+        select(Organisation).where(
+            Organisation.partnership == partnership, func.lower(Organisation.name) == name.lower()
+        )
+    ).first()
+
+
+def contact_at(session: Session, organisation_id: int, role: str, email: str) -> Contact | None:
+    return session.scalars(
+        select(Contact).where(
+            Contact.organisation_id == organisation_id, Contact.role == role, Contact.email == email
+        )
+    ).one_or_none()
+
+
 def cancel_pending(
-    session: Session, challenge_id: int, now: datetime, kinds: Iterable[str] | None = None
+    session: Session,
+    challenge_id: int,
+    now: datetime,
+    kinds: Iterable[str] | None = None,
+    batch: Batch | None = None,
 ) -> None:
     wanted = None if kinds is None else set(kinds)
-    batch = batch_of(session)
     if batch is not None and challenge_id in batch.pending:
         # The batch holds every pending deadline of its challenges: cancel them in memory and
         # let the flush write them together, instead of one UPDATE per transition.
@@ -127,9 +154,8 @@ def cancel_pending(
     session.execute(statement.execution_options(synchronize_session=False))
 
 
-def add_deadline(session: Session, deadline: Deadline) -> None:
+def add_deadline(session: Session, deadline: Deadline, batch: Batch | None = None) -> None:
     session.add(deadline)
-    batch = batch_of(session)
     if batch is not None and deadline.challenge_id in batch.pending:
         batch.pending[deadline.challenge_id].append(deadline)
 
@@ -199,8 +225,7 @@ class Tail(NamedTuple):
     occurred_at: datetime
 
 
-def last_chronology(session: Session, challenge_id: int) -> Tail | None:
-    batch = batch_of(session)
+def last_chronology(session: Session, challenge_id: int, batch: Batch | None = None) -> Tail | None:
     if batch is not None and challenge_id in batch.tails:
         return batch.tails[challenge_id]
     row = session.execute(
@@ -212,19 +237,30 @@ def last_chronology(session: Session, challenge_id: int) -> Tail | None:
     return Tail(row.seq, row.occurred_at) if row is not None else None
 
 
-def appended(session: Session, challenge_id: int, seq: int, occurred_at: datetime) -> None:
-    """Note a chronology entry added in this session, for the batch's next `last_chronology`."""
-    batch = batch_of(session)
-    if batch is not None and challenge_id in batch.tails:
-        batch.tails[challenge_id] = Tail(seq, occurred_at)
-
-
 def chronology(session: Session, challenge_id: int) -> Sequence[ChronologyEntry]:
     return session.scalars(
         select(ChronologyEntry)
         .where(ChronologyEntry.challenge_id == challenge_id)
         .order_by(ChronologyEntry.seq)
     ).all()
+
+
+def every_entry(session: Session) -> Sequence[tuple[ChronologyEntry, str]]:
+    """Every chronology entry with its challenge's reference, in the order they happened."""
+    rows = session.execute(
+        select(ChronologyEntry, Challenge.reference)
+        .join(Challenge, Challenge.id == ChronologyEntry.challenge_id)
+        .order_by(ChronologyEntry.occurred_at, ChronologyEntry.id)
+    ).all()
+    return [(entry, reference) for entry, reference in rows]
+
+
+def challenge_states(session: Session) -> Sequence[tuple[str, str]]:
+    """Every challenge's reference and state, by reference."""
+    rows = session.execute(
+        select(Challenge.reference, Challenge.state).order_by(Challenge.reference)
+    ).all()
+    return [(reference, state) for reference, state in rows]
 
 
 def list_challenges(
@@ -251,94 +287,16 @@ def _is_overdue(challenge: Challenge, now: datetime) -> bool:
     return bool(awaiting and stage and stage.due_at and stage.due_at < now)
 
 
-# -- the sweep's batch ---------------------------------------------------------------------------
-
-
-@dataclass
-class Batch:
-    """What one sweep batch has read, so applying a few hundred deadlines costs a few queries.
-
-    Valid only inside the transaction that claimed the batch: its challenges are locked (FOR
-    UPDATE on PostgreSQL, the write lock on SQLite), so nobody else can append to their
-    chronology or change their deadlines meanwhile. Lives in `session.info`; the functions above
-    consult it when it is there and fall back to SQL when it is not.
-    """
-
-    # Strong references: the session's identity map holds objects only weakly.
-    challenges: dict[int, Challenge] = field(default_factory=dict)
-    tails: dict[int, Tail | None] = field(default_factory=dict)
-    pending: dict[int, list[Deadline]] = field(default_factory=dict)
-    contacts: dict[tuple[int, str], list[Contact]] = field(default_factory=dict)
-    org_ids: set[int] = field(default_factory=set)
-    by_partnership: dict[tuple[str, str], list[Contact]] = field(default_factory=dict)
-    outbox: list[dict[str, Any]] = field(default_factory=list)
-
-
-_BATCH = "escalation.batch"
-
-
-def batch_of(session: Session) -> Batch | None:
-    batch = session.info.get(_BATCH)
-    return batch if isinstance(batch, Batch) else None
-
-
-def load_batch(session: Session, challenge_ids: Sequence[int]) -> Batch:
-    """Read the claimed challenges with their stages, pending deadlines, chronology tails and
-    directory contacts, in five queries, and attach the result to the session."""
-    ids = sorted(set(challenge_ids))
-    batch = Batch(tails=dict.fromkeys(ids), pending={i: [] for i in ids})
-    challenges = session.scalars(
-        select(Challenge)
-        .where(Challenge.id.in_(ids))
-        .options(
-            selectinload(Challenge.stages),
-            selectinload(Challenge.raising_org),
-            selectinload(Challenge.responding_org),
-        )
-    ).all()
-    batch.challenges = {challenge.id: challenge for challenge in challenges}
-    for deadline in session.scalars(
-        select(Deadline)
-        .where(Deadline.challenge_id.in_(ids), Deadline.status == DeadlineStatus.PENDING.value)
-        .order_by(Deadline.due_at, Deadline.id)
-    ):
-        batch.pending[deadline.challenge_id].append(deadline)
-    last = (
-        select(ChronologyEntry.challenge_id, func.max(ChronologyEntry.seq).label("seq"))
-        .where(ChronologyEntry.challenge_id.in_(ids))
-        .group_by(ChronologyEntry.challenge_id)
-        .subquery()
-    )
-    for row in session.execute(
-        select(ChronologyEntry.challenge_id, ChronologyEntry.seq, ChronologyEntry.occurred_at).join(
-            last,
-            (ChronologyEntry.challenge_id == last.c.challenge_id)
-            & (ChronologyEntry.seq == last.c.seq),
-        )
-    ):
-        batch.tails[row.challenge_id] = Tail(row.seq, row.occurred_at)
-    batch.org_ids = {c.raising_org_id for c in challenges} | {
-        c.responding_org_id for c in challenges
-    }
-    for contact in session.scalars(
-        select(Contact).where(Contact.organisation_id.in_(batch.org_ids)).order_by(Contact.id)
-    ):
-        batch.contacts.setdefault((contact.organisation_id, contact.role), []).append(contact)
-    session.info[_BATCH] = batch
-    return batch
-
-
-def insert_outbox(session: Session, values: dict[str, Any]) -> None:
+def insert_outbox(session: Session, values: dict[str, Any], batch: Batch | None = None) -> None:
     """Queue one outbox row; a repeated idempotency key is ignored. In a batch, the rows wait
-    for `end_batch`, which inserts them all in one statement."""
-    batch = batch_of(session)
+    for `store_batch.end_batch`, which inserts them all in one statement."""
     if batch is not None:
         batch.outbox.append(values)
     else:
-        _insert_outbox(session, [values])
+        insert_outbox_rows(session, [values])
 
 
-def _insert_outbox(session: Session, rows: list[dict[str, Any]]) -> None:
+def insert_outbox_rows(session: Session, rows: list[dict[str, Any]]) -> None:
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     # The table, not the mapped class: a plain executemany, which psycopg pipelines with one
@@ -346,15 +304,3 @@ def _insert_outbox(session: Session, rows: list[dict[str, Any]]) -> None:
     table: Table = OutboxMessage.__table__  # type: ignore[assignment]
     statement = insert(table).on_conflict_do_nothing(index_elements=["idempotency_key"])
     session.execute(statement, rows)
-
-
-def discard_batch(session: Session) -> None:
-    """Forget the batch (the transaction is being rolled back), writing nothing."""
-    session.info.pop(_BATCH, None)
-
-
-def end_batch(session: Session) -> None:
-    """Write what the batch holds back (its queued outbox rows) and detach it."""
-    batch = session.info.pop(_BATCH, None)
-    if isinstance(batch, Batch) and batch.outbox:
-        _insert_outbox(session, batch.outbox)

@@ -19,20 +19,21 @@ from __future__ import annotations
 import logging
 import threading
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from escalation.casework import store
+from escalation.casework import store, store_batch
 from escalation.casework.models import Challenge, Deadline
 from escalation.casework.notices import Audience, Notice, NoticeKind, describe
 from escalation.casework.service import Service
 from escalation.errors import EscalationError, InvalidInput
-from escalation.rules.machine import FINISHED, NOT_CONFIRMED, SYSTEM, Event, split_state
 from escalation.rules.planner import DeadlineKind, DeadlineStatus
 from escalation.rules.registry import ProtocolRegistry
+from escalation.rules.states import FINISHED, NOT_CONFIRMED, SYSTEM, Event, split_state
 from escalation.rules.workdays import to_local_iso, utc
 
 log = logging.getLogger(__name__)
@@ -148,31 +149,29 @@ def _apply_batch(
     together: bool,
 ) -> bool:
     claim = store.claim_due(session, result.now, batch_size, passed_over)
-    batch = claim.deadlines
-    if not batch:
+    if not claim.deadlines:
         # Nothing due, or only challenges another sweeper finished while this one claimed.
         return bool(claim.challenge_ids)
-    if together:
-        store.load_batch(session, claim.challenge_ids)
-    try:
-        for deadline in batch:
-            if together:
-                result.claimed += 1
-                _count(result, deadline, _apply_together(service, session, deadline, result.now))
-            else:
-                _apply_one(service, session, deadline, result, passed_over)
-    except BaseException:
-        store.discard_batch(session)  # its queued emails go with the rolled-back transaction
-        raise
-    store.end_batch(session)
-    return bool(batch)
+    if not together:
+        for deadline in claim.deadlines:
+            _apply_one(service, session, deadline, result, passed_over)
+        return True
+    # If a deadline fails, the batch (and the emails it holds) goes with the rolled-back
+    # transaction: nothing of it was written.
+    batch = store_batch.load_batch(session, claim.challenge_ids)
+    for deadline in claim.deadlines:
+        result.claimed += 1
+        outcome = _apply_together(service, session, deadline, result.now, batch)
+        _count(result, deadline, outcome)
+    store_batch.end_batch(session, batch)
+    return True
 
 
 def _apply_together(
-    service: Service, session: Session, deadline: Deadline, now: datetime
+    service: Service, session: Session, deadline: Deadline, now: datetime, batch: store_batch.Batch
 ) -> DeadlineStatus:
     try:
-        return apply_deadline(service, session, deadline, now)
+        return apply_deadline(service, session, deadline, now, batch)
     except EscalationError as exc:
         raise _OneAtATime() from exc
 
@@ -225,10 +224,16 @@ def _count(result: SweepResult, deadline: Deadline, outcome: DeadlineStatus) -> 
 
 
 def apply_deadline(
-    service: Service, session: Session, deadline: Deadline, now: datetime
+    service: Service,
+    session: Session,
+    deadline: Deadline,
+    now: datetime,
+    batch: store_batch.Batch | None = None,
 ) -> DeadlineStatus:
-    """Act on one claimed deadline; returns DONE or SKIPPED (or CANCELLED if moot)."""
-    batch = store.batch_of(session)
+    """Act on one claimed deadline; returns DONE or SKIPPED (or CANCELLED if moot).
+
+    With the sweep's `batch` (which holds the deadline's challenge), read from it and change it.
+    """
     if batch is not None:
         # Loaded with the batch, and cancellations within it are made on these same objects.
         challenge = batch.challenges[deadline.challenge_id]
@@ -245,10 +250,10 @@ def apply_deadline(
         return DeadlineStatus.CANCELLED
     if deadline.expires_at is not None and deadline.expires_at <= now:
         deadline.status = DeadlineStatus.SKIPPED.value
-        _record_skip(service, session, challenge, deadline, now)
+        _record_skip(service, session, challenge, deadline, now, batch)
         return DeadlineStatus.SKIPPED
     deadline.status = DeadlineStatus.DONE.value  # before the action, which cancels what is pending
-    _ACTIONS[DeadlineKind(deadline.kind)](service, session, challenge, deadline, now)
+    _ACTIONS[DeadlineKind(deadline.kind)](service, session, challenge, deadline, now, batch)
     return DeadlineStatus.DONE
 
 
@@ -256,7 +261,12 @@ _SKIPPED_NOTICE = {DeadlineKind.ACKNOWLEDGEMENT_DUE.value: "acknowledgement-over
 
 
 def _record_skip(
-    service: Service, session: Session, challenge: Challenge, deadline: Deadline, now: datetime
+    service: Service,
+    session: Session,
+    challenge: Challenge,
+    deadline: Deadline,
+    now: datetime,
+    batch: store_batch.Batch | None,
 ) -> None:
     what = _SKIPPED_NOTICE.get(deadline.kind, deadline.kind.replace("_", " "))
     service.record(
@@ -268,19 +278,29 @@ def _record_skip(
         f"{what.capitalize()} due {to_local_iso(deadline.due_at)} was not sent",
         "Skipped: the sweep ran after the deadline it announced had passed",
         "none: a later step of the protocol has already taken over",
+        batch,
     )
 
 
-def _remind(kind: NoticeKind, audience: tuple[Audience, ...], concern: str):  # type: ignore[no-untyped-def]
+Action = Callable[[Service, Session, Challenge, Deadline, datetime, store_batch.Batch | None], None]
+
+
+def _remind(kind: NoticeKind, audience: tuple[Audience, ...], concern: str) -> Action:
     def act(
-        service: Service, session: Session, challenge: Challenge, deadline: Deadline, now: datetime
+        service: Service,
+        session: Session,
+        challenge: Challenge,
+        deadline: Deadline,
+        now: datetime,
+        batch: store_batch.Batch | None,
     ) -> None:
         stage = challenge.current_stage
         due = stage.due_at if stage is not None and stage.ended_at is None else None
         if kind is NoticeKind.REMINDER and stage is not None:
             stage.reminders_sent += 1
         notice = Notice(kind, challenge.level, audience, due)
-        queued = service.notifier.queue(session, challenge, notice, now, f"deadline{deadline.id}")
+        key = f"deadline{deadline.id}"
+        queued = service.notifier.queue(session, challenge, notice, now, key, batch)
         lines = [describe(notice), *queued]
         by = f"; due by {to_local_iso(due)}" if due else ""
         service.record(
@@ -292,17 +312,23 @@ def _remind(kind: NoticeKind, audience: tuple[Audience, ...], concern: str):  # 
             concern.format(level=challenge.level),
             "; ".join(lines),
             f"{deadline.detail or kind.value}{by}",
+            batch,
         )
 
     return act
 
 
-def _fire(event: Event, concern: str, **args: str):  # type: ignore[no-untyped-def]
+def _fire(event: Event, concern: str, **args: str) -> Action:
     def act(
-        service: Service, session: Session, challenge: Challenge, deadline: Deadline, now: datetime
+        service: Service,
+        session: Session,
+        challenge: Challenge,
+        deadline: Deadline,
+        now: datetime,
+        batch: store_batch.Batch | None,
     ) -> None:
         text = concern.format(due=to_local_iso(deadline.due_at), level=challenge.level)
-        service.transition(session, challenge, event, now, {"reason": text, **args}, text)
+        service.transition(session, challenge, event, now, {"reason": text, **args}, text, batch)
 
     return act
 

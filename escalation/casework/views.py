@@ -15,8 +15,9 @@ from datetime import datetime
 from typing import Any
 
 from escalation.casework.models import Challenge, ChronologyEntry, Deadline, Stage
-from escalation.rules.machine import allowed_events, is_open
+from escalation.rules.machine import allowed_events
 from escalation.rules.model import Protocol
+from escalation.rules.states import is_open
 from escalation.rules.workdays import to_local_iso
 
 BACKDATING_NOTICE = 60  # seconds between effective and real time before the text export says so

@@ -2,6 +2,7 @@
 
 Every command that reads or writes a challenge takes `--json` and then prints the challenge as
 JSON; otherwise one readable line. `--by` is the person acting, as recorded in the chronology.
+Each imports the casework it uses when it runs: `--help` loads none of it.
 """
 
 from __future__ import annotations
@@ -13,17 +14,8 @@ from typing import Any, TypeVar
 
 import click
 
-from escalation.casework import intake, store
-from escalation.casework.intake import RaiseRequest, Resolution
-from escalation.casework.views import (
-    challenge_dict,
-    challenge_text,
-    chronology_export,
-    current_due,
-)
-from escalation.cli.main import App, emit_json, pass_app
-from escalation.rules.model import Category, Outcome, ResponseKind
-from escalation.rules.workdays import to_local_iso
+from escalation.cli.app import App, emit_json, pass_app
+from escalation.cli.choices import CATEGORIES, OUTCOMES, RESPONSE_KINDS
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -45,6 +37,10 @@ def _by_option(func: F) -> F:
 
 
 def print_challenge(app: App, reference: str, as_json: bool, full: bool = False) -> None:
+    from escalation.casework import store
+    from escalation.casework.views import challenge_dict, challenge_text, current_due
+    from escalation.rules.workdays import to_local_iso
+
     with app.sessions() as session:
         challenge = store.load_challenge(session, reference, lock=False)
         protocol = app.service.protocol_of(challenge)
@@ -65,7 +61,7 @@ _RESOLUTION_OPTIONS = [
     click.option(
         "--outcome",
         required=True,
-        type=click.Choice([o.value for o in Outcome]),
+        type=OUTCOMES,
         help="The final outcome.",
     ),
     click.option("--statement", required=True, help="The agreed written outcome statement."),
@@ -84,28 +80,6 @@ def _resolution_options(func: F) -> F:
     for option in reversed(_RESOLUTION_OPTIONS):
         func = option(func)
     return func
-
-
-def register(main: click.Group) -> None:
-    for command in (
-        raise_command,
-        acknowledge,
-        respond,
-        accept,
-        escalate,
-        pause,
-        resume,
-        extend,
-        withdraw,
-        resolve,
-        outcome,
-        reopen,
-        close,
-        show,
-        list_command,
-        chronology,
-    ):
-        main.add_command(command)
 
 
 def _year(ctx: click.Context, param: click.Parameter, value: str | None) -> int | None:
@@ -139,7 +113,7 @@ def _year(ctx: click.Context, param: click.Parameter, value: str | None) -> int 
 @click.option(
     "--category",
     required=True,
-    type=click.Choice([c.value for c in Category]),
+    type=CATEGORIES,
     help="What kind of disagreement.",
 )
 @click.option("--decision", required=True, help="The decision being challenged.")
@@ -175,6 +149,8 @@ def raise_command(app: App, /, as_json: bool, **fields: Any) -> None:
 
     Immediate risk of significant harm is never a challenge: phone the front door (MASH) or 999.
     """
+    from escalation.casework.intake import RaiseRequest
+
     reference = app.service.raise_challenge(RaiseRequest(**fields), app.now)
     if as_json:
         print_challenge(app, reference, True)
@@ -204,7 +180,7 @@ def acknowledge(app: App, reference: str, who: str, as_json: bool) -> None:
 @click.option(
     "--kind",
     required=True,
-    type=click.Choice([k.value for k in ResponseKind]),
+    type=RESPONSE_KINDS,
     help="Decision changed, upheld (with rationale) or partly changed.",
 )
 @click.option("--summary", required=True, help="The response and its rationale.")
@@ -232,6 +208,8 @@ def respond(
 @_by_option
 @_resolution_options
 def accept(app: App, reference: str, who: str, as_json: bool, **resolution: Any) -> None:
+    from escalation.casework.intake import Resolution
+
     app.service.accept(reference, who, Resolution(**resolution), app.now)
     print_challenge(app, reference, as_json)
 
@@ -240,6 +218,8 @@ def accept(app: App, reference: str, who: str, as_json: bool, **resolution: Any)
 @_by_option
 @_resolution_options
 def resolve(app: App, reference: str, who: str, as_json: bool, **resolution: Any) -> None:
+    from escalation.casework.intake import Resolution
+
     app.service.resolve(reference, who, Resolution(**resolution), app.now)
     print_challenge(app, reference, as_json)
 
@@ -348,6 +328,10 @@ def list_command(
     app: App, open_only: bool, overdue: bool, partnership: str | None, as_json: bool
 ) -> None:
     """List challenges, oldest first."""
+    from escalation.casework import intake, store
+    from escalation.casework.views import challenge_dict, current_due
+    from escalation.rules.workdays import to_local_iso
+
     if partnership is not None:  # a misspelt one would list nothing, as if all were well
         partnership = intake.partnership("partnership", partnership, app.registry.partnerships())
     with app.sessions() as session:
@@ -374,6 +358,9 @@ def list_command(
 @pass_app
 def chronology(app: App, reference: str, fmt: str) -> None:
     """The challenge's chronology: when, who, factual concern, action, impact."""
+    from escalation.casework import store
+    from escalation.casework.views import chronology_export
+
     with app.sessions() as session:
         challenge = store.load_challenge(session, reference, lock=False)
         click.echo(chronology_export(store.chronology(session, challenge.id), fmt))

@@ -1,31 +1,24 @@
-"""CLI commands for email: `templates check`, `emails preview`, `dispatch`, `outbox list|show`."""
+"""CLI commands for email: `templates check`, `emails preview`, `dispatch` and
+`outbox list|show|retry|dismiss`.
+
+Each imports the mail and casework parts it uses when it runs: `--help` loads none of them (nor
+aiosmtplib).
+"""
 
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 import click
-from sqlalchemy import select
 
-from escalation import jobs
-from escalation.casework import intake, store
-from escalation.casework.models import OutboxMessage, OutboxStatus
-from escalation.casework.notices import Audience, Notice, NoticeKind
-from escalation.cli.main import App, pass_app
-from escalation.config import Settings
+from escalation.cli.app import App, pass_app
+from escalation.cli.choices import NOTICE_KINDS, OUTBOX_FAILED, OUTBOX_PENDING
 from escalation.errors import NotFound
-from escalation.mail.dispatch import Mailer, dismiss, retry
-from escalation.mail.emails import KINDS, check_all
-from escalation.mail.mailer import FileMailer
-from escalation.mail.smtp import SmtpMailer, parse_smtp_url
-from escalation.rules.workdays import to_local_iso
 
-
-def register(main: click.Group) -> None:
-    main.add_command(templates_group)
-    main.add_command(emails_group)
-    main.add_command(dispatch_command)
-    main.add_command(outbox_group)
+if TYPE_CHECKING:
+    from escalation.config import Settings
+    from escalation.mail.dispatch import Mailer
 
 
 @click.group("templates")
@@ -37,6 +30,8 @@ def templates_group() -> None:
 @pass_app
 def templates_check(app: App) -> None:
     """Render every kind of email for every protocol with sample values; exit 1 on any error."""
+    from escalation.mail.emails import KINDS, check_all
+
     problems = check_all(app.renderer, app.registry.all())
     for problem in problems:
         click.echo(f"error: {problem}", err=True)
@@ -53,11 +48,14 @@ def emails_group() -> None:
 
 
 @emails_group.command("preview")
-@click.argument("kind", type=click.Choice([k.value for k in NoticeKind]))
+@click.argument("kind", type=click.Choice(NOTICE_KINDS))
 @click.option("--challenge", "reference", required=True, help="The challenge reference.")
 @pass_app
 def emails_preview(app: App, kind: str, reference: str) -> None:
     """Print the email of KIND that each addressee of the challenge's level would get now."""
+    from escalation.casework import store
+    from escalation.casework.notices import Audience, Notice, NoticeKind
+
     with app.sessions() as session:
         challenge = store.load_challenge(session, reference, lock=False)
         notice = Notice(
@@ -97,6 +95,8 @@ def dispatch_command(app: App, batch_size: int, retry_hours: float) -> None:
     write them as .eml files into the outbox folder. Temporary failures are retried with
     backoff; permanent ones are marked failed, recorded in the chronology and alerted.
     Each run is recorded in job_runs."""
+    from escalation import jobs
+
     mailer, where = make_mailer(app.settings)
     outcome = jobs.run_dispatch(
         app.service,
@@ -114,6 +114,9 @@ def dispatch_command(app: App, batch_size: int, retry_hours: float) -> None:
 
 def make_mailer(settings: Settings) -> tuple[Mailer, str]:
     """The SMTP mailer when ESCALATION_SMTP_URL is set, else the .eml file mailer; and where."""
+    from escalation.mail.mailer import FileMailer
+    from escalation.mail.smtp import SmtpMailer, parse_smtp_url
+
     if settings.smtp_url:
         smtp = parse_smtp_url(settings.smtp_url, settings.smtp_password_file)
         return SmtpMailer(smtp, settings.mail_from), f"via {smtp.host}:{smtp.port}"
@@ -126,16 +129,16 @@ def outbox_group() -> None:
 
 
 @outbox_group.command("list")
-@click.option("--pending", "status", flag_value=OutboxStatus.PENDING.value, help="Only pending.")
-@click.option("--failed", "status", flag_value=OutboxStatus.FAILED.value, help="Only failed.")
+@click.option("--pending", "status", flag_value=OUTBOX_PENDING, help="Only pending.")
+@click.option("--failed", "status", flag_value=OUTBOX_FAILED, help="Only failed.")
 @pass_app
 def outbox_list(app: App, status: str | None) -> None:
     """List outbox messages, oldest first."""
+    from escalation.mail import store as mail_store
+    from escalation.rules.workdays import to_local_iso
+
     with app.sessions() as session:
-        query = select(OutboxMessage).order_by(OutboxMessage.id)
-        if status:
-            query = query.where(OutboxMessage.status == status)
-        for row in session.scalars(query):
+        for row in mail_store.outbox_messages(session, status):
             click.echo(
                 f"{row.id:6}  {row.status:8} {to_local_iso(row.created_at)}  {row.kind:24} "
                 f"{row.recipient_email}  {row.subject}"
@@ -148,6 +151,8 @@ def outbox_list(app: App, status: str | None) -> None:
 @pass_app
 def outbox_retry(app: App, message_id: int | None, all_failed: bool) -> None:
     """Put a failed message (or, with --all-failed, every one) back in the queue."""
+    from escalation.mail.dispatch import retry
+
     if (message_id is None) == (not all_failed):
         raise click.UsageError("give a message ID or --all-failed (not both)")
     with app.sessions.begin() as session:
@@ -173,6 +178,9 @@ def outbox_dismiss(app: App, message_id: int, who: str, how: str) -> None:
     A failed email keeps `escalation health` unhealthy until it is retried successfully or
     dismissed here, so that someone has made sure its reader was told.
     """
+    from escalation.casework import intake
+    from escalation.mail.dispatch import dismiss
+
     who, how = intake.text("by", who, 200), intake.text("how", how, 500)
     with app.sessions.begin() as session:
         row = dismiss(app.service, session, app.now, message_id, who, how)
@@ -184,6 +192,8 @@ def outbox_dismiss(app: App, message_id: int, who: str, how: str) -> None:
 @pass_app
 def outbox_show(app: App, message_id: int) -> None:
     """One message: headers, status and the plain-text body."""
+    from escalation.casework.models import OutboxMessage
+
     with app.sessions() as session:
         row = session.get(OutboxMessage, message_id)
         if row is None:

@@ -2,30 +2,29 @@
 
 The command reads the clock once (or takes the global `--now`): that instant is the report's
 "as of", and, with no period given, picks the financial year it falls in. The figures come from
-`reports.build_report`; `report_render` writes them. A file given with `--output` is written
-whole or not at all: into a temporary file beside it, then renamed over it.
+`reports.build`; `reports.render` writes them (both imported only when the command runs). A
+file given with `--output` is written whole or not at all: into a temporary file beside it,
+then renamed over it.
 """
 
 from __future__ import annotations
 
 import os
-import tempfile
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from escalation.cli.main import App, pass_app
+from escalation.cli.app import App, pass_app
+from escalation.cli.choices import REPORT_FORMATS
 from escalation.errors import InvalidInput
-from escalation.reports.cells import financial_year
-from escalation.reports.model import Period
-from escalation.reports.render import FORMATS, Format, render
+
+if TYPE_CHECKING:
+    from escalation.reports.model import Period
+    from escalation.reports.render import Format
 
 _OPTIONS = ("year", "quarter", "from", "to")
-
-
-def register(main: click.Group) -> None:
-    main.add_command(report_command)
 
 
 @click.command("report")
@@ -47,7 +46,7 @@ def register(main: click.Group) -> None:
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(FORMATS),
+    type=click.Choice(REPORT_FORMATS),
     default="table",
     show_default=True,
     help="table: text for a terminal; csv: one row per figure; json; html: one "
@@ -95,7 +94,10 @@ def report_command(
           --output devon-2026-27.html
       escalation report --year 2025-26 --format csv --output all-2025-26.csv   (every partnership)
     """
-    from escalation.reports.build import build_report  # only this command loads the report's SQL
+    # Only this command loads the report's SQL (and, for html, matplotlib).
+    from escalation.reports.build import build_report
+    from escalation.reports.cells import financial_year
+    from escalation.reports.render import render
 
     if partnership is not None and partnership not in app.registry.partnerships():
         known = ", ".join(app.registry.partnerships()) or "none"
@@ -137,6 +139,8 @@ def _day(option: str, text: str | None) -> date | None:
 def write_atomically(path: Path, text: str) -> None:
     """Write `text` (UTF-8) to `path` through a temporary file renamed over it, so that a
     failure leaves the old file, or none, never half a report."""
+    import tempfile  # with shutil, random and the compressors: too slow to load for --help
+
     folder = path.parent
     if not folder.is_dir():
         raise InvalidInput("--output", f"the folder {folder} does not exist")

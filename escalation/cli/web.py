@@ -1,4 +1,8 @@
-"""CLI commands for the web service: `serve`, `admin add`, `api-tokens create|list|revoke`."""
+"""CLI commands for the web service: `serve`, `admin add`, `api-tokens create|list|revoke`.
+
+Each imports what it uses when it runs: `--help` loads neither the web service (FastAPI,
+uvicorn) nor the casework.
+"""
 
 from __future__ import annotations
 
@@ -6,19 +10,9 @@ import csv
 import io
 
 import click
-from sqlalchemy import select
 
-from escalation.casework import directory, intake, store
-from escalation.casework.models import ApiToken
-from escalation.cli.main import App, pass_app
+from escalation.cli.app import App, pass_app
 from escalation.errors import InvalidInput, NotFound
-from escalation.web import store as store_web
-
-
-def register(main: click.Group) -> None:
-    main.add_command(serve_command)
-    main.add_command(admin_group)
-    main.add_command(tokens_group)
 
 
 @click.command("serve")
@@ -102,6 +96,8 @@ def admin_add(app: App, partnership: str, name: str, email: str, unit: str | Non
     Example: escalation admin add --partnership devon --name "Pip Business Manager" \\
                --email business.unit@dscp.example.org
     """
+    from escalation.casework import directory, intake
+
     partnership = intake.partnership("partnership", partnership, app.registry.partnerships())
     unit = unit or f"{partnership.title()} SCP Business Unit"
     address = intake.email("email", email)
@@ -140,6 +136,9 @@ def tokens_create(app: App, org_name: str, label: str, created_by: str) -> None:
     sees: the challenges it raised or was asked to answer (a partnership business unit's token:
     the whole partnership's).
     """
+    from escalation.casework import intake, store
+    from escalation.web import store as store_web
+
     with app.sessions.begin() as session:
         org = store.find_organisation(session, org_name)
         row, token = store_web.create_api_token(
@@ -159,6 +158,9 @@ def tokens_create(app: App, org_name: str, label: str, created_by: str) -> None:
 @pass_app
 def tokens_list(app: App, partnership: str | None) -> None:
     """The tokens issued (never the tokens themselves)."""
+    from escalation.casework import intake
+    from escalation.web import store as store_web
+
     if partnership is not None:
         partnership = intake.partnership("partnership", partnership, app.registry.partnerships())
     with app.sessions() as session:
@@ -175,8 +177,10 @@ def tokens_list(app: App, partnership: str | None) -> None:
 @pass_app
 def tokens_revoke(app: App, token_id: int) -> None:
     """Stop a token working, at once."""
+    from escalation.web import store as web_store
+
     with app.sessions.begin() as session:
-        row = session.scalar(select(ApiToken).where(ApiToken.id == token_id))
+        row = web_store.api_token(session, token_id)
         if row is None:
             raise NotFound(f"no API token {token_id} (see `escalation api-tokens list`)")
         if row.revoked_at is not None:

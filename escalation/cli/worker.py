@@ -1,9 +1,11 @@
-"""CLI commands for running the engine unattended: `worker`, `health` and `digest`.
+"""CLI commands for running the engine unattended: `worker`, `sweep`, `digest` and `health`.
 
 `worker` runs the sweep, the dispatcher and the digest on a schedule (`escalation.scheduler`);
-`digest` is the same daily pass for cron; `health` reads back what every worker and cron run
-recorded in `job_runs`, for systemd, Kubernetes or Nagios checks. The passes themselves, and the
-one log line each run writes, are in `escalation.jobs`.
+`sweep` and `digest` are the same passes for cron (the dispatcher's, `dispatch`, is with the
+email commands); `health` reads back what every worker and cron run recorded in `job_runs`, for
+systemd, Kubernetes or Nagios checks. The passes themselves, and the one log line each run
+writes, are in `escalation.jobs`, imported (with APScheduler and SQLAlchemy) only when a command
+runs.
 """
 
 from __future__ import annotations
@@ -15,28 +17,24 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from datetime import time as local_time
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import click
-from sqlalchemy.exc import SQLAlchemyError
 
-from escalation import failures, jobs, scheduler
-from escalation.casework.db import SchemaNotReady
-from escalation.casework.service import Service
 from escalation.cli import mail as cli_mail
-from escalation.cli.main import App, emit_json, pass_app
-from escalation.config import DIGEST_DAYS, Settings
-from escalation.mail.dispatch import Mailer
-from escalation.rules.workdays import to_local_iso
+from escalation.cli.app import App, emit_json, pass_app
+from escalation.cli.choices import DIGEST_DAYS
+
+if TYPE_CHECKING:
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from escalation import jobs, scheduler
+    from escalation.casework.service import Service
+    from escalation.config import Settings
+    from escalation.mail.dispatch import Mailer
 
 log = logging.getLogger("escalation.worker")
 MINUTES = click.IntRange(1, 7 * 24 * 60)
-
-
-def register(main: click.Group) -> None:
-    main.add_command(worker_command)
-    main.add_command(health_command)
-    main.add_command(digest_command)
 
 
 def _parse_local_time(
@@ -99,6 +97,8 @@ def worker_command(
     keeps its own schedule, the sweep claims rows with SKIP LOCKED and every email has an
     idempotency key, so nothing is done or sent twice. On SQLite run one worker.
     """
+    from escalation import scheduler
+
     settings = _worker_settings(app.settings, sweep_every, digest_at, digest_days)
     service = app.service  # refuses to start unless the schema is current
     mailer, _ = cli_mail.make_mailer(settings)
@@ -131,6 +131,8 @@ def _passes(
     days: str,
 ) -> scheduler.Passes:
     """Each pass reads the clock once when it starts: the real one, or `--now` running on."""
+    from escalation import jobs, scheduler
+
     now = jobs.clock(fixed_now)
 
     def guarded(run: Callable[[datetime], object]) -> Callable[[], None]:
@@ -161,6 +163,9 @@ def _show_run_lines(level: int) -> None:
 
 
 def _started_line(settings: Settings, mailer: str) -> str:
+    from escalation import scheduler
+    from escalation.rules.workdays import to_local_iso
+
     digest = scheduler.DailyAt(settings.digest_at).get_next_fire_time(None, datetime.now(UTC))
     return (
         f"worker=started sweep_every_minutes={int(settings.sweep_every.total_seconds() // 60)} "
@@ -206,6 +211,11 @@ def health_command(
     or its reader has been told another way (`escalation outbox dismiss`). For systemd,
     Kubernetes or Nagios checks.
     """
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from escalation import jobs
+    from escalation.casework.db import SchemaNotReady
+
     settings = app.settings
     try:
         health = jobs.check_health(
@@ -227,6 +237,8 @@ def _unreadable(message: str) -> NoReturn:
 
 
 def _database_problem(app: App, exc: SQLAlchemyError) -> str:
+    from escalation import failures
+
     return failures.describe(exc, app.settings.database_url).message
 
 
@@ -237,6 +249,37 @@ def _report(health: jobs.Health, as_json: bool) -> None:
         for line in health.lines():
             click.echo(line)
     sys.exit(1 if health.problems else 0)
+
+
+# -- sweep ---------------------------------------------------------------------------------------
+
+
+@click.command("sweep")
+@click.option(
+    "--batch-size",
+    type=click.IntRange(1, 10_000),
+    default=200,
+    show_default=True,
+    help="Due deadlines per claim: their challenges are locked, each with every due deadline "
+    "of its own, so in a catch-up one transaction may apply a few times this many.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@pass_app
+def sweep_command(app: App, batch_size: int, as_json: bool) -> None:
+    """Apply everything due as of now: reminders, lapses, outcome checks. Safe to repeat.
+
+    Each run is recorded in job_runs, which `escalation health` reads.
+    """
+    from escalation import jobs
+
+    outcome = jobs.run_sweep(app.service, app.now, batch_size=batch_size)
+    result = outcome.value()
+    if as_json:
+        emit_json(result.as_dict())
+    else:
+        click.echo(result.summary())
+        for warning in result.warnings:
+            click.echo(f"warning: {warning}", err=True)
 
 
 # -- digest --------------------------------------------------------------------------------------
@@ -257,5 +300,7 @@ def digest_command(app: App, days: str | None) -> None:
     one digest per local date. The emails go out with the next `escalation dispatch`.
     Each run is recorded in job_runs.
     """
+    from escalation import jobs
+
     outcome = jobs.run_digest(app.service, app.now, days or app.settings.digest_days)
     click.echo(outcome.value().summary())

@@ -19,13 +19,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from escalation.casework.models import Contact, OutboxMessage
+from escalation.casework.models import Contact
 from escalation.casework.service import Service
 from escalation.config import DIGEST_DAYS
 from escalation.errors import EscalationError, InvalidInput
+from escalation.mail import store as store_mail
 from escalation.mail.digest_email import DIGEST, DigestContext
 from escalation.mail.digest_figures import WORKING_DAYS_AHEAD, Figures, compute_figures
 from escalation.mail.outbox import OutboxNotifier, enqueue
@@ -184,11 +184,7 @@ def _not_yet_queued(
     session: Session, contacts: list[Contact], partnership: str, local_date: date
 ) -> list[Contact]:
     keys = {digest_key(partnership, local_date, c.email): c for c in contacts}
-    done = set(
-        session.scalars(
-            select(OutboxMessage.idempotency_key).where(OutboxMessage.idempotency_key.in_(keys))
-        )
-    )
+    done = store_mail.queued_keys(session, keys)
     return [contact for key, contact in keys.items() if key not in done]
 
 
@@ -220,8 +216,7 @@ def _queue(
         )
     # A worker racing this one may have queued some first (enqueue ignores a repeated key):
     # count only the rows carrying the Message-IDs made here.
-    count = select(func.count()).where(OutboxMessage.message_id.in_(made))
-    return int(session.scalar(count) or 0)
+    return store_mail.count_message_ids(session, made)
 
 
 def _context(

@@ -28,7 +28,8 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, and_, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
-from escalation.casework.models import Challenge, Organisation, OutboxMessage, OutboxStatus, Stage
+from escalation.casework.models import Challenge, Organisation, Stage
+from escalation.casework.models_service import OutboxMessage, OutboxStatus
 from escalation.mail.digest_email import (
     DIGEST,
     DueLine,
@@ -39,8 +40,8 @@ from escalation.mail.digest_email import (
 )
 from escalation.mail.emails import UNDELIVERABLE
 from escalation.mail.recipients import partnership_contacts
-from escalation.rules.machine import AWAITING
 from escalation.rules.model import Protocol, Role
+from escalation.rules.states import AWAITING
 from escalation.rules.workdays import Calendar, utc
 
 WORKING_DAYS_AHEAD = 5

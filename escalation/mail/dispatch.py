@@ -29,14 +29,14 @@ from datetime import datetime, timedelta
 from threading import Event
 from typing import Protocol, runtime_checkable
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from escalation.casework import store
-from escalation.casework.models import OutboxMessage, OutboxStatus
+from escalation.casework.models_service import OutboxMessage, OutboxStatus
 from escalation.casework.service import Service
 from escalation.errors import InvalidInput
 from escalation.mail.mailer import Delivery, Outcome
+from escalation.mail.store import claim_pending, failed_messages
 
 log = logging.getLogger(__name__)
 DISPATCHER = "system (dispatcher)"
@@ -73,21 +73,6 @@ class DispatchResult:
     sent: int = 0
     retrying: int = 0
     failed: int = 0
-
-
-def claim_pending(session: Session, now: datetime, limit: int) -> Sequence[OutboxMessage]:
-    return session.scalars(
-        select(OutboxMessage)
-        .where(
-            OutboxMessage.status == OutboxStatus.PENDING.value, OutboxMessage.next_attempt_at <= now
-        )
-        # Due order, from the (status, next_attempt_at) index: ordering by id alone made SQLite
-        # read and sort every due row for each small batch. Rows left pending by a crash
-        # keep their place at the head and are recorded first.
-        .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    ).all()
 
 
 def backoff(attempts: int) -> timedelta:
@@ -190,10 +175,7 @@ def retry(session: Session, now: datetime, message_id: int | None) -> int:
     The attempt count starts again, so a re-queued message gets MIN_ATTEMPTS more tries even
     when it is older than the retry limit; its creation time (the email's Date) is kept.
     """
-    query = select(OutboxMessage).where(OutboxMessage.status == OutboxStatus.FAILED.value)
-    if message_id is not None:
-        query = query.where(OutboxMessage.id == message_id)
-    rows = session.scalars(query).all()
+    rows = failed_messages(session, message_id)
     for row in rows:
         row.status, row.next_attempt_at, row.attempts = OutboxStatus.PENDING.value, now, 0
     return len(rows)

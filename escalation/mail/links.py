@@ -22,7 +22,7 @@ from enum import StrEnum
 from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy.orm import Session
 
-from escalation.web import store as store_web
+from escalation.mail import store as store_mail
 
 SIGN_IN_LIFETIME = timedelta(minutes=30)
 CHALLENGE_LINK_LIFETIME = timedelta(days=28)
@@ -49,7 +49,7 @@ class LinkClaim:
 
 
 class Links:
-    """Makes and reads signed link tokens; `key` is the service's secret (see store_web)."""
+    """Makes and reads signed link tokens; `key` is the service's secret (see store_mail.secret)."""
 
     def __init__(self, key: str, base_url: str) -> None:
         self.key = key
@@ -114,7 +114,7 @@ def link_source(base_url: str, key: str | None = None) -> Callable[[Session, dat
 
     def links(session: Session, now: datetime) -> Links:
         if not made:
-            made.append(Links(key or store_web.secret(session, "link_key", now), base_url))
+            made.append(Links(key or store_mail.secret(session, "link_key", now), base_url))
         return made[0]
 
     return links

@@ -18,7 +18,7 @@ from email.utils import format_datetime, formataddr, parseaddr
 from enum import StrEnum
 from pathlib import Path
 
-from escalation.casework.models import OutboxMessage
+from escalation.casework.models_service import OutboxMessage
 
 
 class Delivery(StrEnum):

@@ -20,8 +20,10 @@ from sqlalchemy.orm import Session
 
 from escalation.casework import store
 from escalation.casework.intake import column_length
-from escalation.casework.models import Challenge, OutboxMessage, OutboxStatus
+from escalation.casework.models import Challenge
+from escalation.casework.models_service import OutboxMessage, OutboxStatus
 from escalation.casework.notices import Audience, Notice, NoticeKind
+from escalation.casework.store_batch import Batch
 from escalation.mail.emails import EmailContext, EmailRenderer, RenderedEmail
 from escalation.mail.links import Links
 from escalation.mail.recipients import Recipient, addressees, partnership_contacts
@@ -48,16 +50,22 @@ class OutboxNotifier:
         self.domain = urlsplit(self.base_url).hostname or "localhost"
 
     def queue(
-        self, session: Session, challenge: Challenge, notice: Notice, now: datetime, event_key: str
+        self,
+        session: Session,
+        challenge: Challenge,
+        notice: Notice,
+        now: datetime,
+        event_key: str,
+        batch: Batch | None = None,
     ) -> list[str]:
         protocol = self.registry.get(challenge.protocol_id, challenge.protocol_version)
-        found = addressees(session, challenge, protocol, notice)
+        found = addressees(session, challenge, protocol, notice, batch)
         lines = []
         for recipient in found.recipients:
             key = f"{event_key}:{notice.kind}"
             link = self._link(session, challenge, recipient, key, now)
             context = self._context(challenge, protocol, notice, recipient, link=link)
-            self._enqueue(session, challenge, context, recipient, key, now)
+            self._enqueue(session, challenge, context, recipient, key, now, batch)
             lines.append(f"email to {recipient.name} ({recipient.role})")
         for gap in found.gaps:
             lines.append(gap.describe())
@@ -71,6 +79,7 @@ class OutboxNotifier:
                     problem,
                     f"{event_key}:undeliverable:{gap.role}",
                     now,
+                    batch,
                 )
             )
         return lines
@@ -105,8 +114,9 @@ class OutboxNotifier:
         problem: str,
         event_key: str,
         now: datetime,
+        batch: Batch | None = None,
     ) -> list[str]:
-        admins = partnership_contacts(session, challenge.partnership, Role.ADMIN)
+        admins = partnership_contacts(session, challenge.partnership, Role.ADMIN, batch)
         if not admins:
             log.warning(
                 "challenge %s: %s, and no admin contact to alert", challenge.reference, problem
@@ -118,7 +128,7 @@ class OutboxNotifier:
             context = self._context(
                 challenge, protocol, notice, recipient, "undeliverable", problem, link
             )
-            self._enqueue(session, challenge, context, recipient, event_key, now)
+            self._enqueue(session, challenge, context, recipient, event_key, now, batch)
         return [f"admin alerted: {problem}"]
 
     def _context(
@@ -171,10 +181,12 @@ class OutboxNotifier:
         recipient: Recipient,
         event: str,
         now: datetime,
+        batch: Batch | None,
     ) -> None:
         email = self.renderer.render(context)
         enqueue(
             session,
+            batch=batch,
             challenge_id=challenge.id,
             kind=context.kind,
             idempotency_key=f"{challenge.reference}:{event}:{recipient.email.lower()}",
@@ -189,8 +201,9 @@ class OutboxNotifier:
         )
 
 
-def enqueue(session: Session, **values: Any) -> None:
-    """Insert one pending outbox row; a repeated idempotency key is ignored.
+def enqueue(session: Session, *, batch: Batch | None = None, **values: Any) -> None:
+    """Insert one pending outbox row; a repeated idempotency key is ignored. In the sweep's
+    `batch`, the row waits for the batch's end, which inserts them all at once.
 
     The row holds the rendered parts and a fixed Message-ID; the dispatcher builds the wire
     bytes from them (`mailer.message_bytes`, deterministic, so a re-send is byte-identical).
@@ -204,7 +217,7 @@ def enqueue(session: Session, **values: Any) -> None:
     values.setdefault("status", OutboxStatus.PENDING.value)
     values.setdefault("attempts", 0)
     values.setdefault("next_attempt_at", values["created_at"])
-    store.insert_outbox(session, values)
+    store.insert_outbox(session, values, batch)
 
 
 SUBJECT_LIMIT = column_length(OutboxMessage, "subject")

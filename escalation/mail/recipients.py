@@ -12,13 +12,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from escalation.casework import store
 from escalation.casework.models import Challenge, Contact, Organisation
 from escalation.casework.notices import Audience, Notice
-from escalation.rules.model import OrgType, Protocol, Role
+from escalation.casework.store_batch import Batch
+from escalation.mail import store as store_mail
+from escalation.rules.model import Protocol, Role
 
 
 @dataclass(frozen=True)
@@ -47,8 +47,13 @@ class Addressees:
 
 
 def addressees(
-    session: Session, challenge: Challenge, protocol: Protocol, notice: Notice
+    session: Session,
+    challenge: Challenge,
+    protocol: Protocol,
+    notice: Notice,
+    batch: Batch | None = None,
 ) -> Addressees:
+    """Who receives `notice`, and the roles nobody fills; from the sweep's `batch` if given."""
     level = protocol.level(notice.level) if notice.level is not None else None
     found: list[Recipient] = []
     gaps: list[Gap] = []
@@ -57,7 +62,7 @@ def addressees(
             _add(
                 found,
                 gaps,
-                partnership_contacts(session, challenge.partnership, Role.PARTNERSHIP),
+                partnership_contacts(session, challenge.partnership, Role.PARTNERSHIP, batch),
                 Role.PARTNERSHIP,
                 f"{challenge.partnership} partnership business unit",
                 audience,
@@ -67,44 +72,31 @@ def addressees(
         org = challenge.raising_org if raising else challenge.responding_org
         roles = (level.raiser_roles if raising else level.responder_roles) if level else ()
         for role in roles:
-            _add(found, gaps, _contacts(session, org, role), role, org.name, audience)
+            _add(found, gaps, _contacts(session, org, role, batch), role, org.name, audience)
         _add_named(found, challenge, raising, audience)
     return Addressees(tuple(_unique(found)), tuple(dict.fromkeys(gaps)))
 
 
-def partnership_contacts(session: Session, partnership: str, role: Role) -> Sequence[Contact]:
-    """Contacts with `role` in the partnership's own business unit(s)."""
-    batch = store.batch_of(session)
+def partnership_contacts(
+    session: Session, partnership: str, role: Role, batch: Batch | None = None
+) -> Sequence[Contact]:
+    """Contacts with `role` in the partnership's own business unit(s); a `batch` keeps them
+    for its other challenges of the partnership."""
     if batch is None:
-        return _partnership_contacts(session, partnership, role)
+        return store_mail.partnership_contacts(session, partnership, role.value)
     key = (partnership, role.value)
     if key not in batch.by_partnership:
-        batch.by_partnership[key] = list(_partnership_contacts(session, partnership, role))
+        found = store_mail.partnership_contacts(session, partnership, role.value)
+        batch.by_partnership[key] = list(found)
     return batch.by_partnership[key]
 
 
-def _partnership_contacts(session: Session, partnership: str, role: Role) -> Sequence[Contact]:
-    return session.scalars(
-        select(Contact)
-        .join(Organisation)
-        .where(
-            Organisation.partnership == partnership,
-            Organisation.type == OrgType.PARTNERSHIP.value,
-            Contact.role == role.value,
-        )
-        .order_by(Contact.id)
-    ).all()
-
-
-def _contacts(session: Session, org: Organisation, role: Role) -> Sequence[Contact]:
-    batch = store.batch_of(session)
+def _contacts(
+    session: Session, org: Organisation, role: Role, batch: Batch | None
+) -> Sequence[Contact]:
     if batch is not None and org.id in batch.org_ids:
         return batch.contacts.get((org.id, role.value), [])
-    return session.scalars(
-        select(Contact)
-        .where(Contact.organisation_id == org.id, Contact.role == role.value)
-        .order_by(Contact.id)
-    ).all()
+    return store_mail.contacts_with_role(session, org.id, role.value)
 
 
 def _add(

@@ -43,7 +43,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 import aiosmtplib
 
-from escalation.casework.models import OutboxMessage
+from escalation.casework.models_service import OutboxMessage
 from escalation.config import ConfigError
 
 # Delivery and Outcome live in escalation.mailer (shared with FileMailer and the dispatcher);

@@ -13,10 +13,9 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-from jinja2 import Environment
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
-from escalation.mail.layout import make_environment
 from escalation.reports.cells import (
     NO_CHILD_DETAIL,
     NO_FIGURE,
@@ -28,6 +27,7 @@ from escalation.reports.cells import (
 )
 from escalation.reports.charts import draw
 from escalation.reports.model import Report, Section, Suppressed, Table
+from escalation.resources import templates_dir
 from escalation.rules.dates import london
 
 TEMPLATE = "reports/report.html"
@@ -60,7 +60,18 @@ class HtmlSection:
 
 @lru_cache(maxsize=1)
 def _environment() -> Environment:
-    return make_environment()
+    """Jinja2 over the shipped templates: strict (a misspelt name fails rather than showing
+    nothing), escaping by the name's last extension (`report.html` is escaped; a
+    `report.html.j2` would not be), blocks trimmed as the emails' templates are. The page uses
+    Jinja's built-in filters only: the report needs nothing of the emails'."""
+    return Environment(
+        loader=FileSystemLoader(str(templates_dir())),
+        undefined=StrictUndefined,
+        autoescape=select_autoescape(["html"], default_for_string=False, default=False),
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=False,
+    )
 
 
 def render_html(report: Report) -> str:

@@ -6,11 +6,9 @@ dates a duration runs between, so Python works out a few thousand date pairs wit
 partnership's calendar, never a row per challenge. No query selects a child's reference,
 initials, year of birth or any free text; repeat children are counted inside the database.
 
-Local dates are Europe/London dates, which differ from UTC dates in summer (23:30 UTC on 1 July is
-00:30 on 2 July in London). PostgreSQL converts with its own time-zone data; SQLite has none, so
-there the conversion is a Python function registered on the connection and called by SQLite for
-each row it groups. Periods are filtered by UTC instants (local midnight to local midnight), so
-the database can use an index on the partnership and the instant.
+Local dates (Europe/London) and working days are `queries_dates`'s. Periods are filtered by UTC
+instants (local midnight to local midnight), so the database can use an index on the
+partnership and the instant. `prepare` makes every query of one report read one snapshot.
 
 Grouping by an expression is always done over the plain columns of a CTE (`_count_by`):
 PostgreSQL, with server-side parameters, cannot match an expression holding parameters in SELECT
@@ -20,17 +18,14 @@ of a million challenges is read once for them, not once each.
 
 from __future__ import annotations
 
-import sqlite3
-import typing
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
-    Date,
     and_,
     case,
     cast,
@@ -40,18 +35,25 @@ from sqlalchemy import (
     null,
     or_,
     select,
-    type_coerce,
+    text,
     union_all,
 )
 from sqlalchemy.orm import Session
 
 from escalation.casework.models import Challenge, ChronologyEntry, Organisation, Stage, UTCDateTime
+from escalation.reports.figures import (
+    Checks,
+    Figures,
+    OpenNow,
+    Org,
+    Raised,
+    Repeats,
+    Resolved,
+    Timeliness,
+)
+from escalation.reports.queries_dates import local_date, working_days
 from escalation.rules.machine import AWAITING, NOT_CONFIRMED, Event
 from escalation.rules.workdays import LONDON, Calendar
-
-_SQLITE_LOCAL_DATE = "escalation_local_date"
-
-Days = Counter[int]  # working days -> how many challenges (or levels) took that long
 
 
 @dataclass(frozen=True)
@@ -75,75 +77,6 @@ class Scope:
         return literal(self.as_of, UTCDateTime())
 
 
-@dataclass(frozen=True)
-class Org:
-    name: str
-    type: str
-    partnership: str
-
-
-@dataclass(frozen=True)
-class OpenNow:
-    by_level: Counter[int]
-    overdue_by_level: Counter[int]
-    age: Days  # working days since raised
-
-
-@dataclass(frozen=True)
-class Raised:
-    by_org: Counter[int]  # raising organisation id
-    by_receiver: Counter[tuple[int, str | None]]  # (responding organisation id, team)
-    by_category: Counter[str]
-    by_need: Counter[tuple[int | None, int | None]]  # (raiser's view, decision)
-
-    @property
-    def total(self) -> int:
-        return sum(self.by_category.values())
-
-
-@dataclass(frozen=True)
-class Resolved:
-    days_by_level: dict[int, Days]  # resolved level -> working days from raised to resolved
-    by_outcome: Counter[str]
-    withdrawn: int
-
-
-@dataclass(frozen=True)
-class Timeliness:
-    """Levels opened in the period, by receiving organisation: a status each, and how long."""
-
-    status: Counter[tuple[int, str]]  # (organisation id, on_time | late | missed | pending)
-    days: dict[int, Days]  # organisation id -> working days to acknowledge / respond
-
-
-@dataclass(frozen=True)
-class Repeats:
-    children: int  # child references with a challenge raised in the period
-    twice_in_period: int  # … with two or more raised in the period
-    twice_ever: int  # … with two or more raised up to the end of the period
-
-
-@dataclass(frozen=True)
-class Checks:
-    yes: int
-    no: int
-    not_confirmed: int
-
-
-@dataclass(frozen=True)
-class Figures:
-    organisations: dict[int, Org]
-    raisers: set[int]  # organisations that raised a challenge in the period, anywhere
-    open_now: OpenNow
-    raised: Raised
-    repeats: Repeats
-    resolved: Resolved
-    escalations: Counter[tuple[int, str]]  # (responding organisation id, raiser | unanswered)
-    acknowledgement: Timeliness
-    response: Timeliness
-    checks: Checks
-
-
 def gather(session: Session, scope: Scope, calendars: Mapping[str, Calendar]) -> Figures:
     """Every figure of the report, in one session (so one snapshot, where the caller asks)."""
     acknowledgement, response = timeliness(session, scope, calendars)
@@ -161,62 +94,16 @@ def gather(session: Session, scope: Scope, calendars: Mapping[str, Calendar]) ->
     )
 
 
-# --- Local dates and working days ------------------------------------------------------------
-
-
-def local_date(session: Session, instant: Any) -> ColumnElement[date]:
-    """The Europe/London date of a stored UTC instant, as a SQL expression."""
-    if session.get_bind().dialect.name == "postgresql":
-        # A literal, not a parameter: the zone is a constant and grouping needs the same text.
-        zone: ColumnElement[str] = literal_column(f"'{LONDON.key}'")
-        return cast(func.timezone(zone, instant), Date)
-    connection = typing.cast(sqlite3.Connection, session.connection().connection.dbapi_connection)
-    connection.create_function(_SQLITE_LOCAL_DATE, 1, _london_date, deterministic=True)
-    return type_coerce(getattr(func, _SQLITE_LOCAL_DATE)(instant), Date)
-
-
-def _london_date(stored: str | None) -> str | None:
-    """SQLite's stored UTC text (naive, see models.UTCDateTime) to a London ISO date."""
-    if stored is None:
-        return None
-    instant = datetime.fromisoformat(stored).replace(tzinfo=UTC)
-    return instant.astimezone(LONDON).date().isoformat()
-
-
-class WorkingDays:
-    """`Calendar.working_days_between` for many date pairs: a running count of working days over
-    the dates involved, built once, instead of walking the calendar for every pair."""
-
-    def __init__(self, calendar: Calendar, days: Iterable[date]) -> None:
-        days = list(days)
-        self.first = min(days, default=date(2000, 1, 1))
-        span = (max(days, default=self.first) - self.first).days + 1
-        running, self.counts = 0, []
-        for offset in range(span):
-            running += calendar.is_working_day(self.first + timedelta(days=offset))
-            self.counts.append(running)
-
-    def between(self, start: date, end: date) -> int:
-        """Working days after `start` up to and including `end`; 0 if `end` is not later."""
-        if end <= start:
-            return 0
-        return self.counts[(end - self.first).days] - self.counts[(start - self.first).days]
-
-
-def _durations(
-    calendars: Mapping[str, Calendar], rows: Sequence[tuple[Any, ...]]
-) -> dict[Any, Days]:
-    """Rows of (partnership, key, start date, end date, count) -> key -> working-day counts."""
-    counters = {
-        partnership: WorkingDays(
-            calendar, [day for row in rows if row[0] == partnership for day in row[2:4]]
-        )
-        for partnership, calendar in calendars.items()
-    }
-    out: dict[Any, Days] = {}
-    for partnership, key, start, end, n in rows:
-        out.setdefault(key, Counter())[counters[partnership].between(start, end)] += n
-    return out
+def prepare(session: Session) -> None:
+    """PostgreSQL: every query of the report reads one snapshot, so its tables agree with each
+    other (SQLite's transaction is one already). Grouping a year of a million challenges spills
+    to disk within the default 4 MB of working memory, and compiling each query (JIT) costs more
+    than it saves on queries of a second or less: both are set for this transaction only."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+    session.execute(text("SET LOCAL work_mem = '64MB'"))
+    session.execute(text("SET LOCAL jit = off"))
 
 
 # --- Queries ---------------------------------------------------------------------------------
@@ -300,7 +187,7 @@ def open_now(session: Session, scope: Scope, calendars: Mapping[str, Calendar]) 
         [Challenge.partnership, Challenge.level, day, overdue],
     )
     today = scope.as_of.astimezone(LONDON).date()
-    ages = _durations(calendars, [(p, 0, raised, today, n) for p, _, raised, _, n in rows])
+    ages = working_days(calendars, [(p, 0, raised, today, n) for p, _, raised, _, n in rows])
     by_level: Counter[int] = Counter()
     overdue_by_level: Counter[int] = Counter()
     for _, level, _, late, n in rows:
@@ -368,7 +255,7 @@ def resolved(session: Session, scope: Scope, calendars: Mapping[str, Calendar]) 
         select(func.count()).where(scope.ours(), scope.during(Challenge.withdrawn_at))
     )
     return Resolved(
-        _durations(calendars, durations),
+        working_days(calendars, durations),
         Counter({outcome: n for outcome, n in outcomes}),
         int(withdrawn or 0),
     )
@@ -430,7 +317,7 @@ def _timeliness(calendars: Mapping[str, Calendar], rows: list[tuple[Any, ...]]) 
     for _, org, state, _, _, n in rows:
         counts[(org, state)] += n
     timed = [(p, org, opened, end, n) for p, org, _, opened, end, n in rows if end is not None]
-    return Timeliness(counts, _durations(calendars, timed))
+    return Timeliness(counts, working_days(calendars, timed))
 
 
 def outcome_checks(session: Session, scope: Scope) -> Checks:

@@ -1,30 +1,35 @@
-"""The partnership report's tables: what each shows, its stable id, and its note.
+"""The partnership report's tables: what each shows, its stable id, and its note; this module
+lays out the report's sections in order, with the tables of what is open now, what was raised
+in the period and which organisations raised nothing (`tables_resolved` has those of how
+challenges ended and how quickly).
 
 Each table has a stable id (its CSV and JSON key) and a note saying what it counts and what "in
 the period" means for it. Counts, organisation names and levels only: never a child's reference,
 initials, year of birth or any free text. Rows are never sorted by their counts, so a withheld
 cell's place in a table says nothing about its size. What a publishable report withholds is
-decided by the `reports.Rule` each table is built with.
+decided by the `publishable.Rule` each table is built with.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
 
+from escalation.reports.figures import Figures, Org
+from escalation.reports.labels import (
+    CATEGORY_LABELS,
+    TYPE_LABELS,
+    WORKING_DAY,
+    Context,
+    ordered,
+    vocabulary_rows,
+)
 from escalation.reports.model import Cell, Chart, Section, Table
-from escalation.reports.queries import Days, Figures, Org, Timeliness
-from escalation.rules.model import Category, OrgType, Outcome, Protocol
-
-if TYPE_CHECKING:  # `reports` builds the report from these tables
-    from escalation.reports.build import Rule
-
-
-# --- Vocabulary --------------------------------------------------------------------------------
+from escalation.reports.publishable import Rule
+from escalation.reports.tables_resolved import resolved_section, timeliness_section
+from escalation.rules.model import Category, OrgType, Protocol
 
 AGE_BANDS = (("0–5", 0, 5), ("6–10", 6, 10), ("11–20", 11, 20), ("over 20", 21, None))
-AIM_LEVEL = 2  # the protocol's aim: resolved at level 1 or 2
 # Organisations expected to raise challenges; social care teams mostly receive them and the
 # partnership business unit hears them at level 4, so neither signals under-use.
 RAISING_TYPES = (
@@ -35,39 +40,6 @@ RAISING_TYPES = (
     OrgType.VOLUNTARY,
     OrgType.OTHER,
 )
-STATUSES = ("on_time", "late", "missed", "pending")
-TYPE_LABELS: dict[str, str] = {
-    OrgType.SCHOOL: "Schools",
-    OrgType.SOCIAL_CARE: "Children's social care",
-    OrgType.HEALTH: "Health",
-    OrgType.POLICE: "Police",
-    OrgType.EARLY_YEARS: "Early years",
-    OrgType.VOLUNTARY: "Voluntary and community",
-    OrgType.PARTNERSHIP: "Partnership business unit",
-    OrgType.OTHER: "Other",
-}
-CATEGORY_LABELS: dict[str, str] = {
-    Category.THRESHOLD: "Risk, threshold or level of need",
-    Category.ROLES: "Roles and responsibilities",
-    Category.INFORMATION_SHARING: "Information sharing",
-    Category.SERVICE_PROVISION: "Service provision",
-    Category.PLAN_NOT_PROGRESSING: "Plan not progressing",
-    Category.STEP_CHANGE: "Step-up, step-down or closure",
-}
-OUTCOME_LABELS: dict[str, str] = {
-    Outcome.DECISION_UPHELD: "Decision upheld",
-    Outcome.DECISION_CHANGED: "Decision changed",
-    Outcome.NEW_REFERRAL_ACCEPTED: "New referral accepted",
-    Outcome.STEPPED_UP: "Stepped up",
-    Outcome.STEPPED_DOWN: "Stepped down",
-    Outcome.SERVICE_PROVIDED: "Service provided",
-    Outcome.INFORMATION_SHARED: "Information shared",
-    Outcome.OTHER: "Other",
-}
-WORKING_DAY = (
-    "Working days follow the partnership's protocol calendar: Monday to Friday, not an England "
-    "and Wales bank holiday or a partnership closure day. "
-)
 RAISED = "Challenges raised in the period (the UK date on which they were raised)"
 
 
@@ -75,65 +47,14 @@ def sections(
     figures: Figures, protocols: Sequence[Protocol], partnership: str | None, rule: Rule
 ) -> tuple[Section, ...]:
     """Every section of the report, in order; `partnership` None: every partnership."""
-    c = _Context(figures, rule, protocols, partnership)
-    return (_open_now(c), _raised(c), _resolved(c), _timeliness(c), _unused(c))
-
-
-class _Context:
-    """The figures, the rule and the labels every table is made with."""
-
-    def __init__(
-        self, figures: Figures, rule: Rule, protocols: Sequence[Protocol], partnership: str | None
-    ) -> None:
-        self.figures, self.rule, self.partnership = figures, rule, partnership
-        self.level_names = _agreed({lv.number: lv.name for lv in p.levels} for p in protocols)
-        self.need_names = _agreed(p.levels_of_need for p in protocols)
-
-    def level(self, number: int) -> str:
-        name = self.level_names.get(number)
-        return f"Level {number} ({name})" if name else f"Level {number}"
-
-    def levels(self, *seen: Iterable[int]) -> list[int]:
-        return sorted(set(self.level_names).union(*seen))
-
-    def need(self, number: int | None) -> str:
-        if number is None:
-            return "Not recorded"
-        name = self.need_names.get(number)
-        return f"{number} {name}" if name else str(number)
-
-    def org(self, org_id: int) -> str:
-        """An organisation's name, with its partnership when that is not the report's."""
-        org = self.figures.organisations[org_id]
-        return (
-            org.name if org.partnership == self.partnership else f"{org.name} ({org.partnership})"
-        )
-
-    def by_name(self, org_ids: Iterable[int]) -> list[int]:
-        """Organisations in alphabetical order, never by their counts."""
-        return sorted(org_ids, key=lambda org_id: self.org(org_id).casefold())
-
-
-def _agreed(protocols: Iterable[dict[int, str]]) -> dict[int, str | None]:
-    """Number -> name where every protocol that has the number names it alike, else None (with
-    every partnership in one report, a level named differently is shown by number)."""
-    agreed: dict[int, str | None] = {}
-    for names in protocols:
-        for number, name in names.items():
-            agreed[number] = name if agreed.get(number, name) == name else None
-    return agreed
-
-
-def _ordered(known: Iterable[str], seen: Iterable[str | None]) -> list[str]:
-    """The vocabulary in its own order, then anything else the records hold."""
-    values = list(known)
-    return values + sorted({value for value in seen if value is not None} - set(values))
+    c = Context(figures, rule, protocols, partnership)
+    return (_open_now(c), _raised(c), resolved_section(c), timeliness_section(c), _unused(c))
 
 
 # --- Open now --------------------------------------------------------------------------------
 
 
-def _open_now(c: _Context) -> Section:
+def _open_now(c: Context) -> Section:
     f = c.figures.open_now
     levels = c.levels(f.by_level)
     open_cells = c.rule.counts([f.by_level[n] for n in levels])
@@ -184,7 +105,7 @@ def _open_now(c: _Context) -> Section:
 # --- Raised in the period --------------------------------------------------------------------
 
 
-def _raised(c: _Context) -> Section:
+def _raised(c: Context) -> Section:
     f = c.figures
     escalated = Counter(kind for _, kind in f.escalations.elements())
     summary = (
@@ -214,9 +135,9 @@ def _raised(c: _Context) -> Section:
     )
 
 
-def _raisers(c: _Context) -> tuple[Table, Table]:
+def _raisers(c: Context) -> tuple[Table, Table]:
     by_org, orgs = c.figures.raised.by_org, c.figures.organisations
-    types = _ordered(OrgType, (orgs[i].type for i in by_org))
+    types = ordered(OrgType, (orgs[i].type for i in by_org))
     per_type = Counter({t: sum(n for i, n in by_org.items() if orgs[i].type == t) for t in types})
     type_cells = c.rule.counts([per_type[t] for t in types])
     rows: list[tuple[Cell, ...]] = []
@@ -249,7 +170,7 @@ def _raisers(c: _Context) -> tuple[Table, Table]:
     )
 
 
-def _receivers(c: _Context) -> tuple[Table, Table]:
+def _receivers(c: Context) -> tuple[Table, Table]:
     by_receiver = c.figures.raised.by_receiver
     per_org: Counter[int] = Counter()
     for (org, _), n in by_receiver.items():
@@ -287,29 +208,19 @@ def _receivers(c: _Context) -> tuple[Table, Table]:
     )
 
 
-def _categories(c: _Context) -> Table:
+def _categories(c: Context) -> Table:
     counts = c.figures.raised.by_category
     return Table(
         "raised_by_category",
         "Challenges raised, by category of disagreement",
         ("Category", "Challenges raised"),
-        _vocabulary_rows(c, Category, CATEGORY_LABELS, counts),
+        vocabulary_rows(c, Category, CATEGORY_LABELS, counts),
         Chart.BARH,
         f"{RAISED}.",
     )
 
 
-def _vocabulary_rows(
-    c: _Context, known: Iterable[str], labels: Mapping[str, str], counts: Mapping[str, int]
-) -> tuple[tuple[Any, ...], ...]:
-    """One row per value of a vocabulary (its labels, its order, then anything else the records
-    hold), with the publishable rule applied to the counts."""
-    keys = _ordered(known, counts)
-    cells = c.rule.counts([counts[k] for k in keys])
-    return tuple((labels.get(k, k), cell) for k, cell in zip(keys, cells, strict=True))
-
-
-def _needs(c: _Context) -> Table:
+def _needs(c: Context) -> Table:
     by_need = c.figures.raised.by_need
     seen = {n for pair in by_need for n in pair if n is not None}
     levels: list[int | None] = [*sorted(set(c.need_names) | seen), None]
@@ -329,7 +240,7 @@ def _needs(c: _Context) -> Table:
     )
 
 
-def _repeats(c: _Context) -> Table:
+def _repeats(c: Context) -> Table:
     r = c.figures.repeats
     return Table(
         "repeat_children",
@@ -348,175 +259,10 @@ def _repeats(c: _Context) -> Table:
     )
 
 
-# --- Resolved in the period ------------------------------------------------------------------
-
-
-def _resolved(c: _Context) -> Section:
-    days = c.figures.resolved.days_by_level
-    levels = c.levels(days)
-    counts = {n: sum(days.get(n, Counter()).values()) for n in levels}
-    groups = ([n for n in levels if n <= AIM_LEVEL], [n for n in levels if n > AIM_LEVEL])
-    totals = [sum(counts[n] for n in group) for group in groups]
-    group_cells = c.rule.counts(totals)
-    cells: dict[int, Cell] = {}
-    for group, total in zip(groups, group_cells, strict=True):
-        cells.update(zip(group, c.rule.within(total, [counts[n] for n in group]), strict=True))
-    note = (
-        "Challenges whose latest resolution has a UK date in the period, by the level at "
-        "which they were resolved, which is the highest level they reached."
-    )
-    return Section(
-        "Resolved in the period",
-        (
-            Table(
-                "resolved_by_level",
-                "Challenges resolved, by level at which resolved",
-                ("Level at which resolved", "Resolved"),
-                tuple((c.level(n), cells[n]) for n in levels),
-                Chart.BAR,
-                note,
-            ),
-            _resolution_times(c, levels, cells),
-            _shares(c, groups, totals, group_cells),
-            _outcomes(c),
-            _checks(c),
-        ),
-    )
-
-
-def _resolution_times(c: _Context, levels: list[int], cells: dict[int, Cell]) -> Table:
-    days = c.figures.resolved.days_by_level
-    every: Days = sum(days.values(), Counter())
-    rows = [(c.level(n), cells[n], *c.rule.spread_of(days.get(n, Counter()))) for n in levels]
-    rows.append(("All levels", c.rule.each(sum(every.values())), *c.rule.spread_of(every)))
-    return Table(
-        "resolution_working_days",
-        "Working days from raising to resolution, by level reached",
-        ("Level reached", "Resolved", "Median working days", "90th percentile working days"),
-        tuple(rows),
-        note="Challenges resolved in the period (as above). Working days after the UK date "
-        "raised up to and including the UK date resolved (resolved the same day: 0). Median: "
-        "the middle value, or the mean of the two middle values; 90th percentile by nearest "
-        "rank: the smallest value that at least 90% of challenges took no longer than. "
-        + WORKING_DAY,
-    )
-
-
-def _shares(
-    c: _Context, groups: tuple[list[int], list[int]], totals: list[int], cells: Sequence[Cell]
-) -> Table:
-    def label(group: list[int]) -> str:
-        return f"Levels {group[0]}–{group[-1]}" if len(group) > 1 else f"Level {group[0]}"
-
-    whole = sum(totals)
-    return Table(
-        "resolved_share",
-        "Share resolved at levels 1–2 (the protocol's aim) against levels 3 and above",
-        ("Resolved at", "Challenges", "Share of resolved (%)"),
-        tuple(
-            (label(group), cell, c.rule.share(cell, total, whole))
-            for group, total, cell in zip(groups, totals, cells, strict=True)
-            if group
-        ),
-        Chart.BAR,
-        "Challenges resolved in the period (as above). Resolved at level 3 or 4 means the "
-        "challenge reached level 3 or 4.",
-    )
-
-
-def _outcomes(c: _Context) -> Table:
-    counts = c.figures.resolved.by_outcome
-    return Table(
-        "resolved_outcomes",
-        "Challenges resolved, by outcome",
-        ("Outcome", "Resolved"),
-        _vocabulary_rows(c, Outcome, OUTCOME_LABELS, counts),
-        Chart.BARH,
-        "Challenges resolved in the period (as above), by the outcome recorded.",
-    )
-
-
-def _checks(c: _Context) -> Table:
-    checks = c.figures.checks
-    cells = c.rule.counts([checks.yes, checks.no, checks.not_confirmed], total_shown=False)
-    labels = ("Yes", "No", "Not confirmed (no answer; closed)")
-    return Table(
-        "outcome_checks",
-        "Outcome checks: has the child's situation improved?",
-        ("Answer", "Challenges"),
-        tuple(zip(labels, cells, strict=True)),
-        Chart.BAR,
-        "Answers given in the period, and checks closed unanswered ('outcome not confirmed') in "
-        "it, by UK date. A 'no' counts even if the challenge was then reopened or escalated.",
-    )
-
-
-# --- Escalations and timeliness --------------------------------------------------------------
-
-
-def _timeliness(c: _Context) -> Section:
-    f = c.figures
-    return Section(
-        "Escalations and response times",
-        (
-            _escalations(c),
-            _timely(
-                c, f.acknowledgement, "acknowledgement", "Acknowledged", "acknowledge",
-                "A response counts as the acknowledgement when none was recorded before it. ",
-            ),
-            _timely(c, f.response, "response", "Responded", "respond", ""),
-        ),
-    )  # fmt: skip
-
-
-def _escalations(c: _Context) -> Table:
-    escalations = c.figures.escalations
-    orgs = c.by_name({org for org, _ in escalations})
-    raiser = c.rule.counts([escalations[(org, "raiser")] for org in orgs])
-    unanswered = c.rule.counts([escalations[(org, "unanswered")] for org in orgs])
-    return Table(
-        "escalations_by_receiving_org",
-        "Levels escalated, by receiving organisation",
-        ("Receiving organisation", "By the raiser", "Automatically (unanswered)"),
-        tuple(zip(map(c.org, orgs), raiser, unanswered, strict=True)),
-        Chart.GROUPED,
-        "Levels escalated in the period (by UK date): by the raiser (reason recorded), or "
-        "automatically when a level's response deadline passed with no response.",
-    )
-
-
-def _timely(c: _Context, t: Timeliness, what: str, done: str, verb: str, extra: str) -> Table:
-    orgs = c.by_name({org for org, _ in t.status})
-    opened = c.rule.counts([sum(t.status[(org, s)] for s in STATUSES) for org in orgs])
-    rows = []
-    for org, total in zip(orgs, opened, strict=True):
-        cells = c.rule.within(total, [t.status[(org, status)] for status in STATUSES])
-        rows.append((c.org(org), total, *cells, c.rule.median_of(t.days.get(org, Counter()))))
-    return Table(
-        f"{what}_by_receiving_org",
-        f"{what.capitalize()} of levels opened in the period, by receiving organisation",
-        (
-            "Receiving organisation",
-            "Levels opened",
-            f"{done} on time",
-            f"{done} late",
-            f"Not {done.lower()} by the due time",
-            "Not yet due, paused, or ended before due",
-            f"Median working days to {verb}",
-        ),
-        tuple(rows),
-        note=f"Levels (a challenge's stages) opened in the period (by UK date), against the "
-        f"{what} due time the engine set (after any pause or agreed extension), as of the "
-        "report's date and time. " + extra + "Median: working days after the UK date the level "
-        f"opened up to and including the UK date of the {what} (same day: 0), over those with "
-        "one. " + WORKING_DAY,
-    )
-
-
 # --- Under-use -------------------------------------------------------------------------------
 
 
-def _unused(c: _Context) -> Section:
+def _unused(c: Context) -> Section:
     orgs, used = c.figures.organisations, c.figures.raisers
     ours = [i for i, org in orgs.items() if org.type in RAISING_TYPES and _in_scope(c, org)]
     idle = c.by_name(i for i in ours if i not in used)
@@ -547,5 +293,5 @@ def _unused(c: _Context) -> Section:
     )
 
 
-def _in_scope(c: _Context, org: Org) -> bool:
+def _in_scope(c: Context, org: Org) -> bool:
     return c.partnership is None or org.partnership == c.partnership

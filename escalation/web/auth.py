@@ -1,8 +1,8 @@
 """Who is asking: a browser session (cookie) or a partner system (API token), and CSRF.
 
 A page or endpoint asks for a `Principal`; anyone without one gets 403 (pages show a sign-in
-button, the API a JSON problem). What a principal may see is `store_web.visible`; what they may
-do, `permissions`.
+button, the API a JSON problem). What a principal may see is `store_challenges.visible`; what
+they may do, `permissions`.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from escalation.casework.models import Organisation
 from escalation.rules.model import OrgType, Role
 from escalation.web import store as store_web
+from escalation.web import store_challenges
 from escalation.web.context import Web
 
 SESSION_COOKIE = "escalation_session"
@@ -66,7 +67,7 @@ class Principal:
     def visible(self) -> ColumnElement[bool]:
         """The challenges they may see, as a WHERE clause."""
         partnership = self.partnership if self.in_partnership_unit else None
-        return store_web.visible(self.organisation_id, partnership, self.scope_reference)
+        return store_challenges.visible(self.organisation_id, partnership, self.scope_reference)
 
 
 def principal_for(

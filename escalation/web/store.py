@@ -1,5 +1,6 @@
-"""The SQL of the web service: its secret key, browser sessions, used links, API tokens, and
-which challenges a signed-in organisation may see. (`store` holds the engine's own SQL.)"""
+"""The SQL of the web service's own tables: its secret key, browser sessions, used links, who
+an address is in the directory, API tokens and the raise-a-challenge draft. (What the pages and
+the API read of the record is `web.store_challenges`; `casework.store` holds the engine's SQL.)"""
 
 from __future__ import annotations
 
@@ -7,17 +8,16 @@ import hashlib
 import secrets
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, delete, func, or_, select, update
+from sqlalchemy import CursorResult, delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
 
 from escalation.casework.models import (
     ApiToken,
     AppSecret,
-    Challenge,
     Contact,
     Organisation,
     OutboxMessage,
@@ -178,34 +178,15 @@ def find_api_token(session: Session, token: str) -> ApiToken | None:
     return found
 
 
+def api_token(session: Session, token_id: int) -> ApiToken | None:
+    return session.get(ApiToken, token_id)
+
+
 def api_tokens(session: Session, partnership: str | None = None) -> Sequence[ApiToken]:
     query = select(ApiToken).join(Organisation).order_by(ApiToken.id)
     if partnership is not None:
         query = query.where(Organisation.partnership == partnership)
     return session.scalars(query).all()
-
-
-# -- what an organisation may see ------------------------------------------------------------------
-
-
-def visible(
-    organisation_id: int, partnership: str | None, scope_reference: str | None
-) -> ColumnElement[bool]:
-    """The challenges a reader may see, as a WHERE clause.
-
-    `partnership` is set for the partnership's own business unit (every challenge of that
-    partnership, and no other's); otherwise an organisation sees what it raised or was asked to
-    answer. `scope_reference` narrows a session begun from an email link to that one challenge.
-    """
-    clause: ColumnElement[bool] = or_(
-        Challenge.raising_org_id == organisation_id,
-        Challenge.responding_org_id == organisation_id,
-    )
-    if partnership is not None:  # and what it raised or answers for another partnership's child
-        clause = or_(Challenge.partnership == partnership, clause)
-    if scope_reference is not None:
-        clause = clause & (Challenge.reference == scope_reference)
-    return clause
 
 
 # -- the raise-a-challenge draft -------------------------------------------------------------------
@@ -235,6 +216,15 @@ def drop_draft(session: Session, web_session_id: int) -> None:
     session.execute(delete(RaiseDraft).where(RaiseDraft.web_session_id == web_session_id))
 
 
+def claim_draft(session: Session, web_session_id: int) -> dict[str, Any] | None:
+    """Take the draft for raising: whoever deletes its row raises it. Two presses at once both
+    read it, but on either database only one DELETE finds the row; None for the other (and
+    when there is no draft)."""
+    answers = draft(session, web_session_id)
+    result = session.execute(delete(RaiseDraft).where(RaiseDraft.web_session_id == web_session_id))
+    return answers if cast(CursorResult[Any], result).rowcount == 1 else None
+
+
 # -- tidying up ------------------------------------------------------------------------------------
 
 
@@ -261,20 +251,3 @@ def prune(session: Session, now: datetime) -> dict[str, int]:
 
 def _count(result: Any) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
-
-
-def visible_challenge(
-    session: Session, clause: ColumnElement[bool], reference: str
-) -> Challenge | None:
-    """The challenge with this reference if `clause` (a reader's `visible()`) lets them see it,
-    with its stages and organisations loaded; None both when it does not exist and when it is
-    not theirs to see (the caller answers 404 either way)."""
-    return session.scalars(
-        select(Challenge)
-        .where(clause, Challenge.reference == reference)
-        .options(
-            selectinload(Challenge.stages),
-            selectinload(Challenge.raising_org),
-            selectinload(Challenge.responding_org),
-        )
-    ).one_or_none()

@@ -2,7 +2,8 @@
 
 from alembic import context
 
-from escalation.casework.models import Base
+from escalation.casework import models  # noqa: F401 (registers every table on Base.metadata)
+from escalation.casework.base import Base
 
 config = context.config
 engine = config.attributes.get("engine")

@@ -1,6 +1,6 @@
 """The partnership dashboard's routes: the partnership report (PROTOCOL.md §7) for the reader's
 own partnership, as pages, and who may see them. What the pages show is built in
-`dashboard_views`.
+`dashboard.views`; the period asked for is read by `dashboard.period`.
 
 - GET /dashboard: for a period (`?period=2026-27` or `2026-27-Q3`; by default the financial year
   today falls in, so far), the headline figures, the open challenges now, and every section of
@@ -32,14 +32,8 @@ from escalation.reports.cells import period_words
 from escalation.reports.render import Format
 from escalation.web.auth import Principal, require_user
 from escalation.web.context import Web
-from escalation.web.dashboard.views import (
-    Choice,
-    build_dashboard,
-    choose,
-    chooser_alone,
-    open_page,
-    report_for,
-)
+from escalation.web.dashboard.period import Choice, choose
+from escalation.web.dashboard.views import build_dashboard, chooser_alone, open_page, report_for
 from escalation.web.pages import error_list, errors_by_field, render
 
 router = APIRouter(include_in_schema=False)

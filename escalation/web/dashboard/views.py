@@ -1,47 +1,38 @@
 """What the partnership dashboard's pages show, built from a Report and the open challenges
-(`pages_dashboard` owns the routes and who may see them).
+(`pages_dashboard` owns the routes and who may see them; `dashboard.period` the period chosen).
 
-- The period: `choose` reads `?period=` into a `Choice`; `period_options` lists the financial
-  years and quarters the chooser offers.
 - `build_dashboard`: the report built once (`report_for`, which the downloads use too), in a
   worker thread, and turned into a `DashboardView`: the headline figures, each section's tables
-  as `TableView`s (govukTable's parameters and the table's chart as inline SVG), and the first
-  open challenges.
+  as `TableView`s (govukTable's parameters and the table's chart as inline SVG), the first
+  open challenges, and the period chooser's options.
 - `open_challenges`: open challenges as `OpenLine`s, most overdue first, with their status in
   words. A line holds a reference and organisations only: nothing about the child.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlencode
 
 from markupsafe import Markup
-from sqlalchemy import ColumnElement, and_, case, func, or_, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
-from escalation.casework.models import Challenge, Organisation, Stage
-from escalation.errors import InvalidInput
 from escalation.reports.cells import figure_columns, financial_year, words
-from escalation.reports.model import Cell, Period, Report, Suppressed, Table
+from escalation.reports.model import Cell, Report, Suppressed, Table
 from escalation.rules.machine import AWAITING, Status, split_state
 from escalation.rules.workdays import Calendar, utc
+from escalation.web import store_challenges
 from escalation.web.context import Web
+from escalation.web.dashboard.period import Choice, period_options
 
 if TYPE_CHECKING:
     from escalation.reports.charts import DrawnChart
 
 OPEN_ON_DASHBOARD = 50  # the rest are a link away, so that the figures stay near the top
-YEARS_OFFERED = 10  # financial years in the period chooser, at most; any other can be typed
-PUBLISHABLE = "yes"
 CHARTS_KEPT = 128  # drawn charts kept for the next visit: a few MB of SVG at most
-_QUARTER_LIKE = re.compile(r"-q", re.IGNORECASE)
-_YEAR_LIKE = re.compile(r"\d{4}-\d{2}")
 _STATUS_WORDS = {
     Status.AWAITING_RESPONSE: "Awaiting response",
     Status.OVERDUE: "Awaiting response",
@@ -49,85 +40,6 @@ _STATUS_WORDS = {
     Status.RESPONDED: "Responded: with the raiser",
     Status.PAUSED: "Paused",
 }
-
-
-# --- The period --------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Choice:
-    """The period chosen (`key`: its `period` query value) and whether publishable."""
-
-    key: str
-    period: Period
-    publishable: bool
-
-    def query(self) -> str:
-        values = {"period": self.key}
-        if self.publishable:
-            values["publishable"] = PUBLISHABLE
-        return urlencode(values)
-
-    def filename(self, partnership: str, extension: str) -> str:
-        suffix = "-publishable" if self.publishable else ""
-        return f"crp-report-{partnership}-{self.key}{suffix}.{extension}"
-
-
-def choose(raw: str | None, publishable: str | None, now: datetime) -> Choice:
-    """The period from `?period=` (blank: the financial year `now` falls in); InvalidInput
-    names the field "period"."""
-    from escalation.reports.build import parse_period  # the report's SQL loads with its pages only
-
-    key = (raw or "").strip() or financial_year(now)
-    quarter = bool(_QUARTER_LIKE.search(key))
-    try:
-        if quarter:
-            period = parse_period(None, key, None, None)
-        else:
-            period = parse_period(key, None, None, None)
-    except InvalidInput as exc:
-        if not quarter and not _YEAR_LIKE.fullmatch(key):
-            raise InvalidInput("period", _not_a_period(key)) from None
-        raise InvalidInput("period", exc.problem) from None
-    return Choice(_key(period, quarter), period, publishable == PUBLISHABLE)
-
-
-def _key(period: Period, quarter: bool) -> str:
-    """The period's query value written afresh from its dates ("2026-27", "2026-27-Q3"), not
-    as typed: it names the downloaded file, so it must be plain ASCII, and the period's pattern
-    takes the digits of any script."""
-    first = period.start.year if period.start.month >= 4 else period.start.year - 1
-    year = f"{first}-{(first + 1) % 100:02d}"
-    return f"{year}-Q{(period.start.month - 4) % 12 // 3 + 1}" if quarter else year
-
-
-def _not_a_period(key: str) -> str:
-    shown = f"'{key}'" if len(key) <= 30 else "that"  # a pasted page of text is not echoed
-    return f"{shown} is not a financial year like 2026-27 or a quarter like 2026-27-Q3"
-
-
-def period_options(first_year: int, today: date, chosen: Choice | None) -> list[dict[str, Any]]:
-    """govukSelect items: each financial year from the one starting in `first_year` to this
-    one, newest first, each followed by its quarters that have begun; `chosen` selected, and
-    added when it is none of these, so that the select always says what the page shows."""
-    from escalation.reports.build import parse_period
-
-    this_year = today.year if today.month >= 4 else today.year - 1
-    oldest = min(this_year, max(first_year, this_year - YEARS_OFFERED + 1))
-    items: list[dict[str, Any]] = []
-    for start in range(this_year, oldest - 1, -1):
-        year = f"{start}-{(start + 1) % 100:02d}"
-        items.append({"value": year, "text": f"{year}: the whole financial year"})
-        for number in range(1, 5):
-            quarter = parse_period(None, f"{year}-Q{number}", None, None)
-            if quarter.start <= today:
-                items.append({"value": f"{year}-Q{number}", "text": quarter.label})
-    key = chosen.key if chosen else None
-    if chosen is not None and key not in {item["value"] for item in items}:
-        items.insert(0, {"value": key, "text": chosen.period.label})
-    for item in items:
-        item["selected"] = item["value"] == key
-    return items
 
 
 # --- What the templates show -------------------------------------------------------------------
@@ -321,13 +233,6 @@ def _cells(values: Sequence[Cell], numeric: set[int], header: bool = False) -> l
 # --- Open challenges ---------------------------------------------------------------------------
 
 
-def _open(partnership: str) -> ColumnElement[bool]:
-    """Open: a level is in play (state `level_<n>.…`), as the report counts them."""
-    return and_(
-        Challenge.partnership == partnership, Challenge.state.like("level\\_%", escape="\\")
-    )
-
-
 def open_challenges(
     session: Session,
     partnership: str,
@@ -339,38 +244,11 @@ def open_challenges(
     """A page of the partnership's open challenges, most overdue first, then by due time (those
     not awaiting a response last), and how many are open in all."""
     now = utc(now)
-    total = session.scalar(select(func.count()).select_from(Challenge).where(_open(partnership)))
-    raiser, responder = aliased(Organisation), aliased(Organisation)
-    statuses = [status.replace("_", "\\_") for status in AWAITING]
-    awaiting = or_(*(Challenge.state.like(f"level\\_%.{s}", escape="\\") for s in statuses))
-    overdue = and_(awaiting, Stage.due_at < now)
-    rows = session.execute(
-        select(
-            Challenge.reference,
-            Challenge.state,
-            Challenge.urgent,
-            Stage.due_at,
-            raiser.name,
-            responder.name,
-        )
-        .select_from(Challenge)
-        # The current stage of an open challenge is its one stage not ended (as the report's).
-        .outerjoin(Stage, and_(Stage.challenge_id == Challenge.id, Stage.ended_at.is_(None)))
-        .join(raiser, raiser.id == Challenge.raising_org_id)
-        .join(responder, responder.id == Challenge.responding_org_id)
-        .where(_open(partnership))
-        .order_by(
-            case((overdue, 0), else_=1),
-            case((awaiting, 0), else_=1),
-            Stage.due_at,
-            Challenge.id,
-        )
-        .offset(offset)
-        .limit(limit)
-    ).all()
+    total = store_challenges.open_count(session, partnership)
+    rows = store_challenges.open_lines(session, partnership, now, offset, limit)
     today = calendar.local_date(now)
     lines = [_line(calendar, today, now, *row) for row in rows]
-    return lines, int(total or 0)
+    return lines, total
 
 
 def _line(
@@ -405,7 +283,5 @@ def _line(
 def first_year(session: Session, partnership: str, now: datetime) -> int:
     """The first year of the financial year of the partnership's first challenge (this year's
     when it has none): the period chooser starts there."""
-    first = session.scalar(
-        select(func.min(Challenge.raised_at)).where(Challenge.partnership == partnership)
-    )
+    first = store_challenges.first_raised(session, partnership)
     return int(financial_year(first if first is not None else now)[:4])

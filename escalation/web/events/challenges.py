@@ -16,13 +16,12 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
-from sqlalchemy import or_, select
-from sqlalchemy.orm import selectinload
 
 from escalation.casework.models import Challenge
 from escalation.casework.views import chronology_export, current_due
 from escalation.rules.dates import uk_datetime
 from escalation.rules.machine import Event, Status, is_open
+from escalation.web import store_challenges
 from escalation.web.auth import Principal, require_user
 from escalation.web.context import Web
 from escalation.web.events import forms as event_forms
@@ -88,25 +87,8 @@ def _lists(web: Web, principal: Principal) -> Lists:
     with web.sessions.begin() as session:
         # Only what the list can show: open, after resolution (the outcome check may be owed),
         # or finished recently; a partnership's older finished challenges are its reports'.
-        query = (
-            select(Challenge)
-            .where(
-                principal.visible(),
-                or_(
-                    Challenge.state.like("level\\_%", escape="\\"),
-                    Challenge.state.in_(AFTER_RESOLUTION),
-                    Challenge.closed_at >= since,
-                    Challenge.withdrawn_at >= since,
-                ),
-            )
-            .options(
-                selectinload(Challenge.stages),
-                selectinload(Challenge.raising_org),
-                selectinload(Challenge.responding_org),
-            )
-            .order_by(Challenge.raised_at, Challenge.id)
-        )
-        rows = [_row(web, principal, c, now) for c in session.scalars(query)]
+        listed = store_challenges.to_list(session, principal.visible(), AFTER_RESOLUTION, since)
+        rows = [_row(web, principal, c, now) for c in listed]
     by_due = sorted(rows, key=_due_order)
     return Lists(
         awaiting=[r for r in by_due if r.asked],

@@ -24,7 +24,7 @@ from escalation.casework.views import current_due
 from escalation.rules.dates import uk_datetime
 from escalation.rules.machine import Event, Status, allowed_events, split_state
 from escalation.rules.model import Protocol
-from escalation.web import store as store_web
+from escalation.web import store_challenges
 from escalation.web.auth import Principal, require_user
 from escalation.web.context import Web
 from escalation.web.events import forms as event_forms
@@ -89,7 +89,7 @@ def read_for(
     """The challenge if this reader may see it; 404 otherwise (never 403: no confirming that a
     reference exists to someone outside it)."""
     with web.sessions.begin() as session:
-        challenge = store_web.visible_challenge(session, principal.visible(), reference)
+        challenge = store_challenges.visible_challenge(session, principal.visible(), reference)
         if challenge is None:
             raise HTTPException(status_code=404, detail="not found")
         protocol = web.service.protocol_of(challenge)

@@ -11,20 +11,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
-from sqlalchemy import CursorResult, delete, or_, select
 from sqlalchemy.orm import Session
 
 from escalation.casework import intake, store
-from escalation.casework.models import Challenge, Contact, Organisation, OutboxMessage, RaiseDraft
-from escalation.casework.notices import NoticeKind
+from escalation.casework.models import Organisation
 from escalation.casework.views import current_due
 from escalation.errors import InvalidInput, NotFound
 from escalation.rules.model import Protocol
 from escalation.web import store as store_web
+from escalation.web import store_challenges
 from escalation.web.auth import SESSION_COOKIE, Principal, require_user
 from escalation.web.context import Web
 from escalation.web.pages import errors_by_field, read_form, render, see_other
@@ -170,15 +168,13 @@ def _raise(raiser: Raiser, answers: Answers) -> str | Failed:
 
 
 def _claim(raiser: Raiser) -> Answers | None:
-    """Take the draft for raising: whoever deletes its row raises it. Two presses at once both
-    read it, but on either database only one DELETE finds the row."""
+    """Take the draft for raising: whoever deletes its row raises it (`claim_draft`), so a
+    second press of the button raises nothing."""
     with raiser.web.sessions.begin() as session:
         web_session = store_web.session_id(session, raiser.token)
         if web_session is None:
             return None
-        answers = store_web.draft(session, web_session)
-        result = session.execute(delete(RaiseDraft).where(RaiseDraft.web_session_id == web_session))
-        return answers if cast(CursorResult[Any], result).rowcount == 1 else None
+        return store_web.claim_draft(session, web_session)
 
 
 def _restore(raiser: Raiser, answers: Answers) -> None:
@@ -226,8 +222,8 @@ async def done(request: Request, reference: str) -> Response:
 
 def _raised(raiser: Raiser, reference: str) -> Raised | None:
     with raiser.web.sessions.begin() as session:
-        challenge = session.scalar(
-            select(Challenge).where(raiser.principal.visible(), Challenge.reference == reference)
+        challenge = store_challenges.visible_challenge(
+            session, raiser.principal.visible(), reference
         )
         if challenge is None or challenge.level is None or challenge.current_stage is None:
             return None
@@ -237,30 +233,12 @@ def _raised(raiser: Raiser, reference: str) -> Raised | None:
             level=challenge.level,
             level_name=protocol.level(challenge.level).name,
             responding_org=challenge.responding_org.name,
-            emailed=_emailed(session, challenge),
+            # The directory may have no contact for the level's roles: then none.
+            emailed=store_challenges.raised_emailed(session, challenge),
             acknowledge_due=challenge.current_stage.acknowledge_due_at,
             due=current_due(challenge),
             if_unanswered=display.lapse_text(protocol, challenge.level),
         )
-
-
-def _emailed(session: Session, challenge: Challenge) -> list[str]:
-    """The responding side's people the "raised" email went to: its directory contacts and
-    the named responder. The directory may have no contact for the level's roles."""
-    contacts = select(Contact.email).where(Contact.organisation_id == challenge.responding_org_id)
-    names = session.scalars(
-        select(OutboxMessage.recipient_name)
-        .where(
-            OutboxMessage.challenge_id == challenge.id,
-            OutboxMessage.kind == NoticeKind.RAISED.value,
-            or_(
-                OutboxMessage.recipient_email.in_(contacts),
-                OutboxMessage.recipient_email == (challenge.responder_email or ""),
-            ),
-        )
-        .order_by(OutboxMessage.id)
-    )
-    return list(dict.fromkeys(names))
 
 
 # -- the question pages ----------------------------------------------------------------------

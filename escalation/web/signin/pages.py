@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement
 from sqlalchemy.orm import Session
 
 from escalation.casework import intake
@@ -20,6 +20,7 @@ from escalation.casework.models import Challenge, Organisation
 from escalation.errors import InvalidInput
 from escalation.mail.links import LinkClaim, LinkRefused, Purpose
 from escalation.web import store as store_web
+from escalation.web import store_challenges
 from escalation.web.auth import SESSION_COOKIE, current_user, set_session_cookie
 from escalation.web.context import Web
 from escalation.web.pages import error_list, field, read_form, render, see_other
@@ -219,15 +220,14 @@ async def challenge_link_use(request: Request, token: str) -> Response:
 
 def _can_see(web: Web, clause: ColumnElement[bool], reference: str | None) -> bool:
     with web.sessions.begin() as session:
-        found = session.scalar(select(Challenge.id).where(clause, Challenge.reference == reference))
-        return found is not None
+        return store_challenges.can_see(session, clause, reference)
 
 
 def _use_challenge_link(web: Web, claim: LinkClaim) -> Started:
     """Sign the reader in to that one challenge, as a member of the side the email was for."""
     now = web.now()
     with web.sessions.begin() as session:
-        challenge = session.scalar(select(Challenge).where(Challenge.reference == claim.reference))
+        challenge = store_challenges.challenge_named(session, claim.reference)
         if challenge is None:
             raise LinkRefused("The challenge this link was for no longer exists.")
         found = _reader(session, challenge, claim.email)

@@ -1,0 +1,177 @@
+"""Setting up and checking before going live: `db upgrade|current` (the schema),
+`workflows validate|show|diagram` (the protocol files) and `due` (the deadlines a protocol
+gives a level, with no database).
+
+Each command imports the parts it uses when it runs: `--help` loads none of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from escalation import resources
+from escalation.cli.app import App, emit_json, instant, pass_app
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+# -- db ------------------------------------------------------------------------------------------
+
+
+@click.group("db")
+def db_group() -> None:
+    """Create or upgrade the database schema (Alembic migrations)."""
+
+
+@db_group.command("upgrade")
+@pass_app
+def db_upgrade(app: App) -> None:
+    """Create the schema, or upgrade it to this version. Safe to run again."""
+    from escalation.casework import db
+
+    db.upgrade(app.engine)
+    where = app.engine.url.render_as_string(hide_password=True)
+    click.echo(f"database {where} is at revision {db.current_revision(app.engine)}")
+
+
+@db_group.command("current")
+@pass_app
+def db_current(app: App) -> None:
+    """Show the schema revision of the database and the one this version needs."""
+    from escalation.casework import db
+
+    click.echo(
+        f"database: {db.current_revision(app.engine) or 'empty'}; "
+        f"this version needs: {db.head_revision()}"
+    )
+
+
+# -- workflows -----------------------------------------------------------------------------------
+
+
+@click.group("workflows")
+def workflows_group() -> None:
+    """Check and explain the protocol files (workflows/*.yaml)."""
+
+
+@workflows_group.command("validate")
+@click.argument("files", nargs=-1, type=click.Path(path_type=Path))
+@pass_app
+def workflows_validate(app: App, files: tuple[Path, ...]) -> None:
+    """Validate protocol files: every problem is listed; exit status 1 if there is any.
+
+    With no FILES, validates the configured workflows directory (and its closures.yaml).
+    """
+    from escalation.casework import sweep
+    from escalation.rules.registry import load_registry
+
+    if files:
+        registry = load_registry(files=list(files))
+    else:
+        folder = app.settings.workflows_dir or resources.workflows_dir()
+        click.echo(f"workflows directory: {folder}")
+        registry = load_registry(folder)
+    for protocol in registry.all():
+        click.echo(
+            f"ok  {protocol.source_file}: {protocol.id} version {protocol.version} "
+            f"({len(protocol.levels)} levels)"
+        )
+    for warning in sweep.coverage_warnings_for(registry, app.now):
+        click.echo(f"warning: {warning}", err=True)
+
+
+def _protocol_option(func: F) -> F:
+    func = click.option(
+        "--version",
+        "version",
+        type=int,
+        default=None,
+        help="Protocol version (default: the newest).",
+    )(func)
+    return click.argument("protocol_id")(func)
+
+
+@workflows_group.command("show")
+@_protocol_option
+@pass_app
+def workflows_show(app: App, protocol_id: str, version: int | None) -> None:
+    """Levels, timescales, contacts and the provenance of every number."""
+    from escalation.rules.registry import describe
+
+    click.echo(describe(app.registry.get(protocol_id, version)))
+
+
+@workflows_group.command("diagram")
+@_protocol_option
+@pass_app
+def workflows_diagram(app: App, protocol_id: str, version: int | None) -> None:
+    """Mermaid text of the state machine, drawn from the transitions machine itself."""
+    from escalation.rules.machine import mermaid
+
+    click.echo(mermaid(app.registry.get(protocol_id, version)))
+
+
+# -- due -----------------------------------------------------------------------------------------
+
+
+@click.command("due")
+@click.option("--workflow", "protocol_id", required=True, help="Protocol id, e.g. devon.")
+@click.option("--level", type=int, required=True, help="Level number (1 = practitioner).")
+@click.option(
+    "--start",
+    required=True,
+    metavar="ISO-8601",
+    callback=instant,
+    help="When the level opens; without an offset, Europe/London local time.",
+)
+@click.option("--urgent", is_flag=True, help="Use the level's urgent (working-hours) timescales.")
+@click.option("--version", type=int, default=None, help="Protocol version (default: newest).")
+@click.option("--json", "as_json", is_flag=True, help="Print {due_at, reminders} as JSON.")
+@pass_app
+def due(
+    app: App,
+    protocol_id: str,
+    level: int,
+    start: datetime,
+    urgent: bool,
+    version: int | None,
+    as_json: bool,
+) -> None:
+    """When a level opened at --start is due, and when its reminders go.
+
+    \b
+    Example: escalation due --workflow devon --level 1 --start 2026-12-23T15:00
+    """
+    from escalation.rules.planner import DeadlineKind, plan_stage
+    from escalation.rules.workdays import to_local_iso
+
+    protocol = app.registry.get(protocol_id, version)
+    if level not in [lvl.number for lvl in protocol.levels]:
+        raise click.BadParameter(
+            f"{level} is not a level of {protocol.id} (1–{protocol.top_level})",
+            param_hint="--level",
+        )
+    plan = plan_stage(protocol, level, urgent, start)
+    reminders = [d for d in plan.deadlines if d.kind is DeadlineKind.REMINDER]
+    data = {
+        "due_at": to_local_iso(plan.due_at),
+        "reminders": [to_local_iso(r.due_at) for r in reminders],
+        "acknowledge_by": to_local_iso(plan.acknowledge_due_at),
+    }
+    if as_json:
+        emit_json(data)
+        return
+    timescales = protocol.level(level).timescales(urgent)
+    click.echo(
+        f"{protocol.key} level {level} ({protocol.level(level).name}), "
+        f"{'urgent' if urgent else 'normal'}: response within {timescales.response_due}"
+    )
+    click.echo(f"  due at          {data['due_at']}")
+    click.echo(f"  acknowledge by  {data['acknowledge_by']}")
+    for reminder in reminders:
+        click.echo(f"  reminder        {to_local_iso(reminder.due_at)}  ({reminder.detail})")
