@@ -6,6 +6,11 @@ is never used. Without the browser the tests are skipped on a developer's machin
 under CI. axe-core comes from the npm registry (`npm ci`, node_modules/axe-core).
 
 Screenshots go to ESCALATION_SCREENSHOTS (default `web-screenshots/` in the working directory).
+
+Every wait is bounded and names what it waited for: the browser's launch (LAUNCH_MS), every
+action, navigation and `expect` in a context the module's browser opens (WAIT_MS; Playwright's
+own defaults are 30 s and 5 s), axe-core's run (AXE_MS: `page.evaluate` has no timeout of its
+own), uvicorn's start and stop (SERVER_SECONDS).
 """
 
 from __future__ import annotations
@@ -22,6 +27,9 @@ from typing import Any
 import pytest
 import uvicorn
 from fastapi import FastAPI
+from playwright.sync_api import Error as PlaywrightError
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+from playwright.sync_api import expect
 
 from escalation import resources
 from escalation.web.auth import SESSION_COOKIE
@@ -31,6 +39,10 @@ from tests.web_support import session_token
 
 AXE = resources.package_root() / "node_modules" / "axe-core" / "axe.min.js"
 BLOCKING_IMPACTS = ("serious", "critical")
+WAIT_MS = 15_000  # any action, navigation or expectation (pages take well under a second)
+LAUNCH_MS = 60_000
+AXE_MS = 60_000  # one axe-core run over a page (about a second; far more on a busy machine)
+SERVER_SECONDS = 20
 CHROMIUM_FLAGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -69,16 +81,21 @@ class LiveServer:
 
     def __enter__(self) -> LiveServer:
         self.thread.start()
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + SERVER_SECONDS
         while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("uvicorn did not start")
+            if not self.thread.is_alive():
+                pytest.fail(f"uvicorn stopped while starting on {self.url} (see its log above)")
+            if time.monotonic() > deadline:
+                self.server.should_exit = True
+                pytest.fail(f"uvicorn did not start on {self.url} within {SERVER_SECONDS} s")
             time.sleep(0.05)
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: object, *exc: object) -> None:
         self.server.should_exit = True
-        self.thread.join(timeout=20)
+        self.thread.join(timeout=SERVER_SECONDS)
+        if self.thread.is_alive() and exc_type is None:  # else keep the test's own failure
+            pytest.fail(f"uvicorn on {self.url} did not stop within {SERVER_SECONDS} s")
 
 
 def live_port() -> int:
@@ -86,18 +103,45 @@ def live_port() -> int:
     return free_port()
 
 
+def bounded(context: Any) -> Any:
+    """A browser context whose every action and navigation waits at most WAIT_MS."""
+    context.set_default_timeout(WAIT_MS)
+    context.set_default_navigation_timeout(WAIT_MS)
+    return context
+
+
+class BoundedBrowser:
+    """Chromium, whose every context (`new_context`, `new_page`) is `bounded`."""
+
+    def __init__(self, browser: Any) -> None:
+        self.browser = browser
+
+    def new_context(self, **options: Any) -> Any:
+        return bounded(self.browser.new_context(**options))
+
+    def new_page(self, **options: Any) -> Any:
+        return self.new_context(**options).new_page()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.browser, name)
+
+
 @pytest.fixture(scope="module")
 def chromium_browser() -> Iterator[Any]:
     """One headless Chromium for a test module; each test opens its own contexts (browsers
-    with their own cookies: one per person in a journey)."""
+    with their own cookies: one per person in a journey), all `bounded`."""
     from playwright.sync_api import sync_playwright
 
     executable = chromium_path()
+    expect.set_options(timeout=WAIT_MS)
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=executable, headless=True, args=CHROMIUM_FLAGS
-        )
-        yield browser
+        try:
+            browser = playwright.chromium.launch(
+                executable_path=executable, headless=True, args=CHROMIUM_FLAGS, timeout=LAUNCH_MS
+            )
+        except PlaywrightTimeoutError as exc:
+            pytest.fail(f"{executable} did not start within {LAUNCH_MS // 1000} s: {exc}")
+        yield BoundedBrowser(browser)
         browser.close()
 
 
@@ -119,11 +163,25 @@ def axe_violations(page: Any, options: dict[str, Any] | None = None) -> list[dic
     axe.run's (e.g. `{"rules": {"color-contrast": {"enabled": False}}}`)."""
     if not page.evaluate("typeof window.axe === 'object'"):  # not put there by `with_axe`
         page.add_script_tag(path=str(axe_script()))
-    result: dict[str, Any] = page.evaluate(
-        "async options => await axe.run(document, {...options, resultTypes: ['violations']})",
-        options or {},
-    )
+    # Started here and awaited with wait_for_function, which has a timeout (evaluate has none).
+    page.evaluate(AXE_RUN, options or {})
+    try:
+        done = page.wait_for_function("() => window.__axeResult", polling=100, timeout=AXE_MS)
+    except PlaywrightTimeoutError:
+        pytest.fail(f"axe-core's check of {page.url} did not finish within {AXE_MS // 1000} s")
+    result: dict[str, Any] = done.json_value()
+    if "error" in result:
+        raise PlaywrightError(f"axe-core failed on {page.url}: {result['error']}")
     return [v for v in result["violations"] if v.get("impact") in BLOCKING_IMPACTS]
+
+
+AXE_RUN = """options => {
+  window.__axeResult = undefined;
+  axe.run(document, {...options, resultTypes: ['violations']}).then(
+    result => { window.__axeResult = {violations: result.violations}; },
+    error => { window.__axeResult = {error: String(error)}; },
+  );
+}"""
 
 
 def describe(violations: list[dict[str, Any]]) -> str:
@@ -149,7 +207,7 @@ def check_page_without_javascript(browser: Any, page: Any, name: str) -> None:
     page.screenshot(path=str(screenshots_dir() / f"{name}.png"), full_page=True)
     html = re.sub(r"<script\b[^>]*>.*?</script>", "", page.content(), flags=re.DOTALL)
     address = page.url
-    context = browser.new_context()
+    context = bounded(browser.new_context())
     try:
         copy = context.new_page()
         copy.route(
@@ -171,6 +229,6 @@ def signed_in_context(
     """A browser context (its own cookies) signed in as the directory contact with `email`,
     without the email round trip (`web_support.session_token`)."""
     token = session_token(web, email, scope_reference)
-    context = browser.new_context()
+    context = bounded(browser.new_context())
     context.add_cookies([{"name": SESSION_COOKIE, "value": token, "url": url}])
     return context

@@ -6,17 +6,27 @@ test session works in a schema of its own, created with the Alembic migrations a
 end; each test starts from empty tables. When the server cannot be reached the PostgreSQL tests
 are skipped on a developer's machine but FAIL under CI (`CI` set), so CI can never go green
 without them.
+
+A statement that waits for a lock here (TRUNCATE between tests, DROP SCHEMA at the end) waits
+at most LOCK_TIMEOUT and then fails naming it, instead of hanging behind a connection an
+earlier test left open. pytest-timeout (pyproject: `timeout`) fails any test that hangs anyway,
+with its traceback; should that not stop it (a hang in the test's own cleanup), the hard stop
+below prints every thread's stack to the real stderr after HARD_STOP_GRACE more seconds and
+ends the test process (xdist then names the test and carries on with a new worker).
 """
 
 from __future__ import annotations
 
+import faulthandler
 import os
 import shutil
+import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import pytest
 from sqlalchemy import Engine, text
@@ -38,6 +48,10 @@ FIXTURES = Path(__file__).parent / "fixtures"
 POSTGRES_URL = os.environ.get(
     "ESCALATION_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
+LOCK_TIMEOUT = "30s"
+HARD_STOP_GRACE = 120.0  # seconds past a test's pytest-timeout
+FALLBACK_TIMEOUT = 600.0  # without pytest-timeout installed
+_real_stderr: list[TextIO] = []  # taken before any test's output is captured
 
 # Personas
 SCHOOL = "Ashcombe Primary School"
@@ -66,6 +80,53 @@ PRIVACY_MARKERS = {
 def london(text_value: str) -> datetime:
     """A Europe/London wall-clock time, e.g. london("2026-12-07 10:00")."""
     return datetime.fromisoformat(text_value).replace(tzinfo=LONDON)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    _real_stderr.append(os.fdopen(os.dup(2), "w", buffering=1))
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    while _real_stderr:
+        _real_stderr.pop().close()
+
+
+def _timeout(item: pytest.Item) -> float:
+    """The test's pytest-timeout: its marker, else --timeout, else pyproject's `timeout`."""
+    marker = item.get_closest_marker("timeout")
+    if marker is not None and (marker.args or "timeout" in marker.kwargs):
+        return float(marker.args[0] if marker.args else marker.kwargs["timeout"])
+    if not item.config.pluginmanager.hasplugin("timeout"):
+        return FALLBACK_TIMEOUT
+    option = item.config.getoption("timeout", None)
+    return float(option if option is not None else item.config.getini("timeout") or 0)
+
+
+def _hard_stop(nodeid: str, seconds: float) -> None:
+    out = _real_stderr[0]
+    out.write(
+        f"\n+++ {nodeid} still running after {seconds:g} s (pytest-timeout did not stop it): "
+        "the stack of every thread, then this test process exits +++\n"
+    )
+    faulthandler.dump_traceback(file=out, all_threads=True)
+    out.flush()
+    os._exit(70)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item) -> Generator[None, None, None]:
+    timeout = _timeout(item)
+    if timeout <= 0 or not _real_stderr:  # --timeout=0: debugging, no stop
+        yield
+        return
+    seconds = timeout + HARD_STOP_GRACE
+    timer = threading.Timer(seconds, _hard_stop, (item.nodeid, seconds))
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
 
 
 @pytest.fixture(scope="session")
@@ -99,9 +160,23 @@ def postgres_schema() -> Iterator[tuple[Engine, str]]:
     db.upgrade(engine)
     yield engine, schema
     engine.dispose()
-    with admin.begin() as connection:
+    with _waiting_for_locks(f"DROP SCHEMA {schema}"), admin.begin() as connection:
+        connection.execute(text(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'"))
         connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
     admin.dispose()
+
+
+@contextmanager
+def _waiting_for_locks(statement: str) -> Iterator[None]:
+    try:
+        yield
+    except OperationalError as exc:
+        if "lock timeout" not in str(exc.orig):
+            raise
+        pytest.fail(
+            f"{statement} waited {LOCK_TIMEOUT} for a lock: a connection left open (by this "
+            f"test or an earlier one) still holds it: {exc.orig}"
+        )
 
 
 def _with_search_path(schema: str) -> str:
@@ -111,14 +186,15 @@ def _with_search_path(schema: str) -> str:
 
 def _empty_tables(engine: Engine) -> None:
     names = ", ".join(table.name for table in Base.metadata.sorted_tables)
-    with engine.begin() as connection:
+    with _waiting_for_locks("TRUNCATE of the test tables"), engine.begin() as connection:
+        connection.execute(text(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'"))
         connection.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
     if request.param == "sqlite":
-        path = tmp_path / "escalation.casework.db"
+        path = tmp_path / "escalation.db"
         shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
         sqlite_engine = db.make_engine(f"sqlite:///{path}")
         yield sqlite_engine

@@ -1,7 +1,9 @@
 """A real SMTP server for tests: aiosmtpd on 127.0.0.1, recording what it accepts.
 
 Subclasses refuse some of it (`refuse_rcpt`, `refuse_data`) or slow it down (`before_data`).
-aiosmtpd's `Controller(port=0)` does not work, so a free port is picked first.
+aiosmtpd's `Controller(port=0)` does not work, so a free port is picked first. Its start waits
+at most READY_SECONDS (aiosmtpd's own 5 s is short on a busy machine) and its stop at most
+STOP_SECONDS (aiosmtpd's has no bound), each failing with the server's address.
 """
 
 from __future__ import annotations
@@ -17,6 +19,9 @@ from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
+
+READY_SECONDS = 30.0
+STOP_SECONDS = 30.0
 
 
 def free_port() -> int:
@@ -91,6 +96,29 @@ class SmtpSink:
             return [address for r in self.received for address in r.envelope_to]
 
 
+def start_controller(controller: Controller) -> None:
+    """`controller.start()`, failing with its address if it is not up in time."""
+    try:
+        controller.start()
+    except TimeoutError as exc:
+        pytest.fail(
+            f"aiosmtpd did not start on {controller.hostname}:{controller.port} "
+            f"within {controller.ready_timeout:g} s: {exc}"
+        )
+
+
+def stop_controller(controller: Controller, seconds: float = STOP_SECONDS) -> None:
+    """`controller.stop()` (it joins its thread with no timeout), bounded."""
+    stopping = threading.Thread(target=controller.stop, daemon=True)
+    stopping.start()
+    stopping.join(seconds)
+    if stopping.is_alive():
+        pytest.fail(
+            f"aiosmtpd on {controller.hostname}:{controller.port} did not stop within "
+            f"{seconds:g} s (a handler still running?)"
+        )
+
+
 @pytest.fixture
 def smtp_server() -> Iterator[Callable[..., int]]:
     """Start a sink with the given handler on a free (or the given) port; returns the port."""
@@ -98,11 +126,13 @@ def smtp_server() -> Iterator[Callable[..., int]]:
 
     def start(handler: SmtpSink, port: int | None = None) -> int:
         port = port or free_port()
-        controller = Controller(handler, hostname="127.0.0.1", port=port)
-        controller.start()
+        controller = Controller(
+            handler, hostname="127.0.0.1", port=port, ready_timeout=READY_SECONDS
+        )
+        start_controller(controller)
         controllers.append(controller)
         return port
 
     yield start
     for controller in controllers:
-        controller.stop()
+        stop_controller(controller)

@@ -174,7 +174,7 @@ def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Cli:
     """No schema yet: only the commands that need no database work."""
     for variable in ENV_VARIABLES:
         monkeypatch.delenv(variable, raising=False)
-    database = tmp_path / "escalation.casework.db"
+    database = tmp_path / "escalation.db"
     monkeypatch.setenv("ESCALATION_DATABASE_URL", f"sqlite:///{database}")
     monkeypatch.chdir(tmp_path)  # the default ./escalation.db must never be the repo's
     return Cli(CliRunner(), database)
@@ -1005,7 +1005,7 @@ def test_it_tells_the_user_to_upgrade_a_database_with_no_schema(cli: Cli, args: 
 def test_it_runs_the_demo_in_its_own_folder(cli: Cli, tmp_path: Path) -> None:
     folder = tmp_path / "demo"
     out = cli.ok("demo", "--dir", str(folder)).stdout
-    assert (folder / "escalation.casework.db").exists()
+    assert (folder / "escalation.db").exists()
     assert not cli.database.exists()  # the configured database is not touched
     timeline = out.split("Timeline", 1)[1]
     events = set(

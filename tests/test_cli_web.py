@@ -112,9 +112,11 @@ def test_it_serves_the_pages_and_the_api_in_a_real_process(upgraded: Cli) -> Non
             try:
                 status, page = _get(f"http://127.0.0.1:{port}/")
                 break
-            except (urllib.error.URLError, ConnectionError):
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
                 assert process.poll() is None, process.communicate()
-                assert time.monotonic() < deadline, "serve did not answer within 30 s"
+                assert time.monotonic() < deadline, (
+                    f"escalation serve did not answer on 127.0.0.1:{port} within 30 s"
+                )
                 time.sleep(0.2)
         assert status == 200 and "Resolve a professional disagreement about a child" in page
         assert _get(f"http://127.0.0.1:{port}/static/govuk-frontend.min.css")[0] == 200

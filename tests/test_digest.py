@@ -318,11 +318,13 @@ def run_together(calls: list[Callable[[], DigestResult]]) -> list[DigestResult]:
         except BaseException as exc:  # reported below, on the test's thread
             results[index] = exc
 
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(calls))]
+    threads = [threading.Thread(target=run, args=(i,), daemon=True) for i in range(len(calls))]
     for thread in threads:
         thread.start()
-    for thread in threads:
+    for index, thread in enumerate(threads):
         thread.join(timeout=60)
+        if thread.is_alive():
+            pytest.fail(f"digest run {index + 1} of {len(calls)} did not finish within 60 s")
     for outcome in results:
         if isinstance(outcome, BaseException):
             raise outcome

@@ -28,7 +28,13 @@ from escalation.mail import dispatch
 from escalation.mail.dispatch import dispatch_once
 from escalation.mail.smtp import SmtpMailer, parse_smtp_url
 from escalation.rules.registry import ProtocolRegistry
-from tests.smtp_sink import SmtpSink, free_port
+from tests.smtp_sink import (
+    READY_SECONDS,
+    SmtpSink,
+    free_port,
+    start_controller,
+    stop_controller,
+)
 from tests.test_dispatch_crash import MESSAGES, QUEUED_AT, SENDER, queue_messages
 
 PER_CONNECTION = 10
@@ -85,8 +91,10 @@ def test_it_replaces_a_connection_the_server_dropped_while_it_was_idle(
     port = free_port()
     # The server drops a connection idle for 1 s; the third claim waits 2.5 s (as on SQLite's
     # write lock held by a long sweep).
-    controller = Controller(server, hostname="127.0.0.1", port=port, timeout=1)
-    controller.start()
+    controller = Controller(
+        server, hostname="127.0.0.1", port=port, timeout=1, ready_timeout=READY_SECONDS
+    )
+    start_controller(controller)
     claims = [0]
     claim = dispatch.claim_pending
 
@@ -103,7 +111,7 @@ def test_it_replaces_a_connection_the_server_dropped_while_it_was_idle(
             Service(sessions, registry), mailer, QUEUED_AT + timedelta(minutes=1), batch_size=100
         )
     finally:
-        controller.stop()
+        stop_controller(controller)
 
     assert (result.sent, result.retrying, result.failed) == (MESSAGES, 0, 0)
     assert len(set(server.message_ids())) == len(server.message_ids()) == MESSAGES

@@ -162,7 +162,7 @@ def test_it_turns_an_unexpected_exception_into_one_line(
     monkeypatch.setattr("escalation.jobs.run_sweep", broken)
     result = CliRunner().invoke(main, ["sweep"])
     assert result.exit_code == 1
-    assert result.stderr.startswith("error: unexpected RuntimeError at escalation/cli/main.py:")
+    assert result.stderr.startswith("error: unexpected RuntimeError at escalation/cli/worker.py:")
     assert result.stderr.count("\n") == 1
     assert PRIVACY_MARKERS["concern"] not in result.output
 

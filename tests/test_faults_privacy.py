@@ -95,8 +95,9 @@ class FaultDatabase:
         return make_url(POSTGRES_URL).set(drivername="postgresql").render_as_string(False)
 
     def connect(self) -> psycopg.Connection[Any]:
-        connection = psycopg.connect(self.conninfo())
+        connection = psycopg.connect(self.conninfo(), connect_timeout=10)
         connection.execute(f"SET search_path TO {self.schema}")
+        connection.execute("SET lock_timeout = '60s'")  # fail, naming the lock, never hang
         return connection
 
     def cli(self, *args: str, **kwargs: Any) -> subprocess.Popen[str]:
@@ -126,7 +127,7 @@ def fault_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FaultDatabase
     schema = f"escalation_faults_{uuid.uuid4().hex[:10]}"
     base = make_url(POSTGRES_URL).set(drivername="postgresql").render_as_string(False)
     try:
-        admin = psycopg.connect(base, autocommit=True)
+        admin = psycopg.connect(base, autocommit=True, connect_timeout=10)
     except psycopg.OperationalError as exc:
         if not __import__("os").environ.get("CI"):
             pytest.skip(f"PostgreSQL not reachable: {type(exc).__name__}")
@@ -153,7 +154,7 @@ class Locked:
     def __init__(self, database: FaultDatabase) -> None:
         self.connection = database.connect()
         # pg_stat_activity is a snapshot per transaction: watch it from outside the lock's.
-        self.watcher = psycopg.connect(database.conninfo(), autocommit=True)
+        self.watcher = psycopg.connect(database.conninfo(), autocommit=True, connect_timeout=10)
 
     def __enter__(self) -> Locked:
         self.connection.execute("LOCK TABLE challenges IN SHARE MODE")
@@ -220,12 +221,17 @@ def server(fault_db: FaultDatabase) -> Iterator[Server]:
     process = fault_db.cli("serve", "--port", str(port), ESCALATION_FRONTEND_DIR=FRONTEND)
     log: list[str] = []
     assert process.stderr is not None
-    reader = threading.Thread(target=lambda: log.extend(iter(process.stderr.readline, "")))
+    reader = threading.Thread(
+        target=lambda: log.extend(iter(process.stderr.readline, "")), daemon=True
+    )
     reader.start()
     running = Server(process, port, token, log)
     deadline = time.monotonic() + 30
     while not running.up():
-        assert process.poll() is None and time.monotonic() < deadline, "".join(log)
+        assert process.poll() is None, f"escalation serve exited: {''.join(log)}"
+        assert time.monotonic() < deadline, (
+            f"escalation serve did not answer on 127.0.0.1:{port} within 30 s: {''.join(log)}"
+        )
         time.sleep(0.2)
     yield running
     process.terminate()
@@ -257,11 +263,13 @@ def test_it_answers_the_api_without_details_when_the_connection_is_killed(
     answer: list[tuple[int, str]] = []
     with Locked(fault_db) as lock:
         poster = threading.Thread(
-            target=lambda: answer.append(server.post("/api/v1/challenges", API_BODY))
+            target=lambda: answer.append(server.post("/api/v1/challenges", API_BODY)),
+            daemon=True,
         )
         poster.start()
         lock.terminate_the_waiting_insert()
         poster.join(timeout=120)
+        assert not poster.is_alive(), "POST /api/v1/challenges had no answer within 120 s"
     status, body = answer[0]
     assert status == 503, body
     assert json.loads(body) == {"detail": "service unavailable"}

@@ -25,6 +25,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(wheels), str(ROOT)],
         check=True,
+        timeout=600,
     )
     [wheel] = wheels.glob("escalation-*.whl")
     subprocess.run(
@@ -40,6 +41,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
             str(wheel),
         ],
         check=True,
+        timeout=600,
     )
     return target
 
@@ -67,7 +69,7 @@ def test_it_ships_the_protocol_files_and_templates_inside_the_wheel(installed: P
         "torbay.yaml",
     ]
     assert (data / "templates").is_dir()
-    assert (installed / "escalation" / "migrations" / "versions").is_dir()
+    assert (installed / "escalation" / "casework" / "migrations" / "versions").is_dir()
 
 
 def test_it_runs_from_the_installed_wheel_in_another_directory(
@@ -93,4 +95,4 @@ def test_it_runs_from_the_installed_wheel_in_another_directory(
     demo = run(installed, tmp_path, "demo", "--dir", "demo")
     assert demo.returncode == 0, demo.stderr
     assert "DSCP-2026-00001" in demo.stdout
-    assert (tmp_path / "demo" / "escalation.casework.db").is_file()
+    assert (tmp_path / "demo" / "escalation.db").is_file()

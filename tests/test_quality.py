@@ -21,7 +21,11 @@ def _tool(name: str) -> str:
 
 def test_it_passes_mypy_strict() -> None:
     result = subprocess.run(
-        [_tool("mypy"), "--strict", "escalation"], cwd=ROOT, capture_output=True, text=True
+        [_tool("mypy"), "--strict", "escalation"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -32,6 +36,7 @@ def test_it_passes_ruff() -> None:
         cwd=ROOT,
         capture_output=True,
         text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -42,5 +47,6 @@ def test_it_is_formatted_by_ruff() -> None:
         cwd=ROOT,
         capture_output=True,
         text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stdout + result.stderr

@@ -51,7 +51,7 @@ def board(
 ) -> Iterator[Cli]:
     for variable in ENV_VARIABLES:
         monkeypatch.delenv(variable, raising=False)
-    database = tmp_path / "escalation.casework.db"
+    database = tmp_path / "escalation.db"
     monkeypatch.setenv("ESCALATION_DATABASE_URL", f"sqlite:///{database}")
     monkeypatch.chdir(tmp_path)
     shutil.copyfile(sqlite_template, database)  # an upgraded, empty database

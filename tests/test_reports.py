@@ -19,17 +19,10 @@ from escalation.casework import directory, sweep
 from escalation.casework.intake import Resolution
 from escalation.casework.service import Service
 from escalation.errors import InvalidInput
-from escalation.reports.build import (
-    Rule,
-    build_report,
-    median,
-    parse_period,
-    percentile,
-    suppress,
-    suppress_within,
-)
+from escalation.reports.build import build_report, parse_period
 from escalation.reports.model import SUPPRESSED, Cell, Period, Report
-from escalation.reports.queries import WorkingDays
+from escalation.reports.publishable import Rule, median, percentile, suppress, suppress_within
+from escalation.reports.queries_dates import WorkingDays
 from escalation.rules.registry import ProtocolRegistry
 from tests.conftest import (
     BUSINESS_MANAGER,

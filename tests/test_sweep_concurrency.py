@@ -29,13 +29,13 @@ NOW = london("2026-12-14 17:05")
 
 WORKER = r"""
 import json, sys, time, traceback
-from escalation import db, sweep
-from escalation.emails import EmailRenderer
-from escalation.outbox import OutboxNotifier
-from escalation.protocol import load_registry
+from escalation.casework import db, sweep
+from escalation.mail.emails import EmailRenderer
+from escalation.mail.outbox import OutboxNotifier
+from escalation.rules.registry import load_registry
 from escalation.resources import workflows_dir
-from escalation.service import Service
-from escalation.workdays import parse_instant
+from escalation.casework.service import Service
+from escalation.rules.workdays import parse_instant
 
 url, start_at, now_text, batch_size, base_url = sys.argv[1:6]
 engine = db.make_engine(url)
@@ -86,8 +86,14 @@ def run_sweepers(
         for _ in range(processes)
     ]
     outputs = []
+    deadline = time.monotonic() + timeout  # they run at once: one bound for all of them
     for child in children:
-        out, err = child.communicate(timeout=timeout)
+        try:
+            out, err = child.communicate(timeout=max(1.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            for each in children:
+                each.kill()
+            pytest.fail(f"{processes} sweeper processes did not all finish within {timeout:g} s")
         lines = [line for line in out.splitlines() if line.startswith("{")]
         data = json.loads(lines[-1]) if lines else {"error": "no output", "stderr": err[-4000:]}
         data["returncode"] = child.returncode

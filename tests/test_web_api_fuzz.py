@@ -64,7 +64,7 @@ class LiveApi:
 
 @pytest.fixture(scope="module")
 def live_api(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApi]:
-    path = tmp_path_factory.mktemp("fuzz") / "escalation.casework.db"
+    path = tmp_path_factory.mktemp("fuzz") / "escalation.db"
     shutil.copyfile(sqlite_template, path)
     engine = db.make_engine(f"sqlite:///{path}")
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -84,16 +84,16 @@ def live_api(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) ->
         yield LiveApi(base_url, token, unit_token, references, organisation_ids, dates)
     finally:
         server.should_exit = True
-        thread.join(timeout=10)
+        thread.join(timeout=10)  # a daemon thread: one that does not stop cannot hang the run
         listener.close()
         engine.dispose()
 
 
 def _wait_until_started(server: uvicorn.Server, thread: threading.Thread) -> None:
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 30
     while not server.started:
         assert thread.is_alive(), "uvicorn stopped while starting"
-        assert time.monotonic() < deadline, "uvicorn did not start within 10 s"
+        assert time.monotonic() < deadline, "uvicorn (the fuzzed API) did not start within 30 s"
         time.sleep(0.01)
 
 

@@ -196,7 +196,7 @@ def test_it_raises_one_challenge_when_two_tabs_submit_at_once(raising: Raising) 
     tabs = [browser(app) for _ in range(2)]  # type: ignore[arg-type]
     for tab in tabs:
         tab.cookies = raising.client.cookies
-    ready = threading.Barrier(len(tabs))
+    ready = threading.Barrier(len(tabs), timeout=30)  # both tabs pressing within 30 s
 
     def press(tab: TestClient) -> str:
         ready.wait()
