@@ -16,7 +16,7 @@ on this shared machine spreads over all of them), timing each from start to exit
 It prints the machine (cores, load, Python, click), the median and spread of each in
 milliseconds and each median's ratio to the click baseline. The target: `escalation --help` at
 most `--limit` (3) times the baseline, which holds only while the command modules import click
-and little else until a command runs (tests/test_cli_startup.py checks which modules each help
+and little else until a command runs (tests/cli/test_cli_startup.py checks which modules each help
 loads, without timing). It exits 1 if the target is missed, or if any command fails.
 """
 

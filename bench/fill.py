@@ -314,7 +314,8 @@ def mark_prototype_mail_sent(connection: Connection, prototypes: Sequence[int]) 
 def skip_foreign_key_triggers(connection: Connection) -> bool:
     """Spare PostgreSQL its per-row foreign-key triggers for the copies, where allowed.
 
-    The copies' keys are right by construction (tests/test_sweep_exactly_once.py checks them),
+    The copies' keys are right by construction (tests/casework/test_sweep_exactly_once.py checks
+    them),
     and the triggers cost more than half of the fill. `session_replication_role` needs the
     privilege to set it (a superuser, or GRANT SET on PostgreSQL 15+); without it the fill is
     only slower. SET LOCAL ends with the fill's transaction.

@@ -26,8 +26,8 @@ from escalation.casework import db, store
 from escalation.cli.main import main
 from escalation.config import Settings
 from escalation.web import store as store_web
+from tests.cli.test_cli import clean_env
 from tests.conftest import FIXTURES, PRIVACY_MARKERS, SCHOOL, london
-from tests.test_cli import clean_env
 from tests.web_support import browser, web_app
 
 UNREACHABLE = "postgresql://postgres:s3cret-pw@127.0.0.1:1/x"

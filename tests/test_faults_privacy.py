@@ -32,10 +32,10 @@ from sqlalchemy.exc import OperationalError
 
 from escalation import failures
 from escalation.casework import db
+from tests.cli.test_cli import clean_env
+from tests.cli.test_cli_web import FRONTEND
 from tests.conftest import FIXTURES, FRONT_DOOR, POSTGRES_URL, PRIVACY_MARKERS, SCHOOL
 from tests.smtp_sink import free_port
-from tests.test_cli import clean_env
-from tests.test_cli_web import FRONTEND
 
 pytestmark = pytest.mark.postgres
 

@@ -4,6 +4,6 @@ command shares), `choices` (the values options offer), and one module per kind o
 (the worker, and its passes for cron), `report`, `web` and `demo`.
 
 May import every part, but only once a command runs, so `escalation --help` imports no ORM,
-Alembic, matplotlib, FastAPI or aiosmtplib (tests/test_cli_startup.py, bench/cli_startup.py).
+Alembic, matplotlib, FastAPI or aiosmtplib (tests/cli/test_cli_startup.py, bench/cli_startup.py).
 Only `main` imports the command modules; none imports `main`.
 """

@@ -7,7 +7,7 @@ import `holidays` (slower to load than click itself).
 
 The rest are copies, because their owners cannot be loaded for `--help` at all: `config`
 imports SQLAlchemy at module level, and the notice kinds, the outbox statuses and the report's
-formats live in the casework, mail and reports packages. tests/test_cli_startup.py checks that
+formats live in the casework, mail and reports packages. tests/cli/test_cli_startup.py checks that
 every copy still equals its original.
 """
 

@@ -41,6 +41,7 @@ from escalation.mail.outbox import OutboxNotifier
 from escalation.rules.machine import SYSTEM
 from escalation.rules.registry import ProtocolRegistry
 from escalation.rules.workdays import utc
+from tests.casework.test_sweep_concurrency import run_sweepers
 from tests.conftest import (
     FIXTURES,
     SCHOOL_DSL,
@@ -50,7 +51,6 @@ from tests.conftest import (
     london,
     raise_request,
 )
-from tests.test_sweep_concurrency import run_sweepers
 
 BASE_URL = "https://escalation.example.org"
 LINK = re.compile(re.escape(BASE_URL) + r"/(?:l/[A-Za-z0-9_.\-]+|challenges/<ref>)")

@@ -24,9 +24,9 @@ from escalation.rules.registry import (
 )
 from escalation.rules.workdays import Duration, Unit
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 WORKFLOWS = REPO / "workflows"
-FIXTURES = Path(__file__).resolve().parent / "fixtures" / "protocols"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "protocols"
 
 Data = dict[str, Any]
 

@@ -32,6 +32,7 @@ from escalation.casework.service import Service
 from escalation.mail.emails import EmailRenderer
 from escalation.mail.outbox import OutboxNotifier
 from escalation.rules.registry import ProtocolRegistry
+from tests.casework.test_sweep_concurrency import run_sweepers
 from tests.conftest import (
     FIXTURES,
     SOCIAL_WORKER,
@@ -40,7 +41,6 @@ from tests.conftest import (
     london,
     raise_request,
 )
-from tests.test_sweep_concurrency import run_sweepers
 
 N_CHALLENGES = int(os.environ.get("SWEEP_RECORDS_N", "700"))
 BATCH = int(os.environ.get("SWEEP_RECORDS_BATCH", "200"))  # the CLI default

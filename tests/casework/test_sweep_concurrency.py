@@ -73,7 +73,7 @@ def run_sweepers(
     only record notices in the chronology.
     """
     start_at = time.time() + 3.0
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     argv = [url, str(start_at), now.isoformat(), str(batch_size), base_url or ""]
     children = [
         subprocess.Popen(

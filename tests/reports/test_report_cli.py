@@ -27,6 +27,7 @@ from escalation.casework.intake import Resolution
 from escalation.casework.service import Service
 from escalation.reports.cells import financial_year
 from escalation.rules.registry import ProtocolRegistry
+from tests.cli.test_cli import ENV_VARIABLES, Cli
 from tests.conftest import (
     FIXTURES,
     PRIVACY_MARKERS,
@@ -35,7 +36,6 @@ from tests.conftest import (
     london,
     raise_request,
 )
-from tests.test_cli import ENV_VARIABLES, Cli
 
 FRIDAY_15_JAN_NOON = "2027-01-15T12:00"
 MARKERS = PRIVACY_MARKERS

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from escalation import resources
+from tests.cli.test_cli import Cli, app, clean_env, cli, upgraded
 from tests.smtp_sink import free_port
-from tests.test_cli import Cli, app, clean_env, cli, upgraded
 
 __all__ = ["app", "cli", "upgraded"]  # fixtures shared with test_cli
 

@@ -26,7 +26,7 @@ from escalation.reports.model import SUPPRESSED, Chart, Period, Report, Section,
 from escalation.reports.render import CSV_HEADER, render
 from tests.browser_support import chromium_path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 THURSDAY_4_FEB_2027_9AM = datetime(2027, 2, 4, 9, 0, tzinfo=UTC)  # GMT: 09:00 in the UK too
 YEAR_2026_27 = Period(date(2026, 4, 1), date(2027, 3, 31), "2026-27")
 BLUE = (0x1D, 0x70, 0xB8)
@@ -349,7 +349,7 @@ def test_it_prints_on_a4_without_splitting_a_table(html: str) -> None:
 def test_it_renders_the_same_bytes_every_time(html: str) -> None:
     assert render(sample_report(), "html") == html
     script = (
-        "import sys; from tests.test_report_render import sample_report; "
+        "import sys; from tests.reports.test_report_render import sample_report; "
         "from escalation.report_render import render; "
         "sys.stdout.buffer.write(render(sample_report(), 'html').encode())"
     )

@@ -38,9 +38,9 @@ from escalation.mail.emails import EmailRenderer
 from escalation.mail.outbox import OutboxNotifier
 from escalation.rules.registry import ProtocolRegistry
 from escalation.rules.workdays import LONDON
+from tests.cli.test_cli import REF, Cli, clean_env, console_script, raise_args
 from tests.conftest import raise_request
 from tests.smtp_sink import free_port
-from tests.test_cli import REF, Cli, clean_env, console_script, raise_args
 
 SPRING_FORWARD = datetime(2026, 3, 29).date()
 FALL_BACK = datetime(2026, 10, 25).date()

@@ -5,8 +5,8 @@ Never the raiser's own organisation; a partnership business unit only its own pa
 and only at a level where that partnership's protocol says the partnership answers (the
 shipped protocols have none: units oversee challenges, they do not make the decisions
 challenged). The organisation answering reads the child's record, so a refusal writes nothing
-and the unit never sees the challenge. The API is driven as tests/test_web_api.py drives it, the
-command line as tests/test_cli.py does (click's CliRunner, the test's own database).
+and the unit never sees the challenge. The API is driven as tests/web/test_web_api.py drives it, the
+command line as tests/cli/test_cli.py does (click's CliRunner, the test's own database).
 """
 
 from __future__ import annotations
@@ -42,8 +42,8 @@ from escalation.rules.registry import ProtocolRegistry, load_registry
 from escalation.web import store as store_web
 from escalation.web.app import create_app
 from escalation.web.context import Web
+from tests.casework.test_bad_input_limits import RAISE, _replaced
 from tests.conftest import FRONT_DOOR, SCHOOL, london
-from tests.test_bad_input_limits import RAISE, _replaced
 from tests.web_support import (
     BASE_URL,
     FIXTURES,

@@ -28,6 +28,7 @@ from escalation.mail import dispatch
 from escalation.mail.dispatch import dispatch_once
 from escalation.mail.smtp import SmtpMailer, parse_smtp_url
 from escalation.rules.registry import ProtocolRegistry
+from tests.mail.test_dispatch_crash import MESSAGES, QUEUED_AT, SENDER, queue_messages
 from tests.smtp_sink import (
     READY_SECONDS,
     SmtpSink,
@@ -35,7 +36,6 @@ from tests.smtp_sink import (
     start_controller,
     stop_controller,
 )
-from tests.test_dispatch_crash import MESSAGES, QUEUED_AT, SENDER, queue_messages
 
 PER_CONNECTION = 10
 

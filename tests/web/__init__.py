@@ -1,0 +1,1 @@
+"""Tests of `escalation.web`: pages, API, access, accessibility and the browser journey."""
