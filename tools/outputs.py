@@ -1,7 +1,7 @@
 """Capture what the engine shows people, to compare before and after a change that should not
 alter it (a move of modules, a refactor).
 
-    python tools/outputs.py capture DIR   # what the tests render + the demo report
+    python tools/outputs.py capture DIR [TEST...]  # what the tests render + the demo report
     python tools/outputs.py compare A B   # exit 0 when identical (after masking one-off tokens)
 
 What is captured: every Jinja2 rendering made while the tests run (every email kind under every
@@ -40,13 +40,19 @@ MASKS = [
 ]
 
 
-def capture(folder: Path) -> None:
+def capture(folder: Path, tests: list[str]) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     pages = folder / "renderings"
     env = dict(os.environ, ESCALATION_CAPTURE_DIR=str(pages), PYTHONPATH=str(ROOT))
-    command = [PYTHON, "-m", "pytest", "-q", "-p", "tools.capture_plugin", "-x"]
+    command = [PYTHON, "-m", "pytest", "-q", "-p", "tools.capture_plugin", *tests]
     print("+", " ".join(command), flush=True)
-    subprocess.run(command, cwd=ROOT, env=env, check=True, timeout=3600)
+    result = subprocess.run(command, cwd=ROOT, env=env, timeout=3600)
+    if result.returncode != 0:  # a failed test renders less: say so, and capture the rest
+        print(
+            f"warning: pytest exited {result.returncode}; rerun the failed tests with "
+            "`capture DIR TEST...` into the same folder",
+            flush=True,
+        )
     reports = folder / "reports"
     reports.mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory() as scratch:
@@ -60,7 +66,7 @@ def capture(folder: Path) -> None:
             timeout=600,
             capture_output=True,
         )
-        run_env["ESCALATION_DATABASE_URL"] = f"sqlite:///{demo / 'escalation.casework.db'}"
+        run_env["ESCALATION_DATABASE_URL"] = f"sqlite:///{demo / 'escalation.db'}"
         for fmt in FORMATS:
             for extra in ([], ["--publishable"]):
                 name = f"report-{fmt}{'-publishable' if extra else ''}.out"
@@ -122,8 +128,8 @@ def compare(a: Path, b: Path) -> int:
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) == 2 and argv[0] == "capture":
-        capture(Path(argv[1]))
+    if len(argv) >= 2 and argv[0] == "capture":
+        capture(Path(argv[1]), argv[2:])
         return 0
     if len(argv) == 3 and argv[0] == "compare":
         return compare(Path(argv[1]), Path(argv[2]))
