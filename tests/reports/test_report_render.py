@@ -350,7 +350,7 @@ def test_it_renders_the_same_bytes_every_time(html: str) -> None:
     assert render(sample_report(), "html") == html
     script = (
         "import sys; from tests.reports.test_report_render import sample_report; "
-        "from escalation.report_render import render; "
+        "from escalation.reports.render import render; "
         "sys.stdout.buffer.write(render(sample_report(), 'html').encode())"
     )
     other = subprocess.run(

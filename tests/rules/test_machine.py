@@ -1,4 +1,4 @@
-"""The state machine alone: no database, no clock (escalation.machine)."""
+"""The state machine alone: no database, no clock (escalation.rules.machine)."""
 
 from __future__ import annotations
 
