@@ -53,7 +53,7 @@ import aiosmtplib  # noqa: E402
 from sqlalchemy import Engine, func, insert, select, text  # noqa: E402
 
 from escalation.casework import db  # noqa: E402
-from escalation.casework.models import OutboxMessage, OutboxStatus  # noqa: E402
+from escalation.casework.models_service import OutboxMessage, OutboxStatus  # noqa: E402
 from escalation.casework.service import Service  # noqa: E402
 from escalation.mail.dispatch import dispatch_once  # noqa: E402
 from escalation.mail.mailer import Delivery, envelope_sender, message_bytes  # noqa: E402

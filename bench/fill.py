@@ -59,19 +59,18 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from escalation.casework import db, directory, store, sweep
+from escalation.casework.base import Base
 from escalation.casework.intake import RaiseRequest
 from escalation.casework.models import (
-    Base,
     Challenge,
     ChronologyEntry,
     Contact,
     Deadline,
     Organisation,
-    OutboxMessage,
-    OutboxStatus,
     ReferenceCounter,
     Stage,
 )
+from escalation.casework.models_service import OutboxMessage, OutboxStatus
 from escalation.casework.notices import Notifier
 from escalation.casework.service import Service
 from escalation.mail.emails import EmailRenderer

@@ -14,7 +14,7 @@ What it does:
    every category and level of need, with some children challenged about more than once;
 2. in a fresh process, `reports.build_report(…, period=2026-27, publishable=False)` for every
    partnership together and for one (`--partnership`, default devon): one warm-up, then
-   `--repeat` timed runs each; the same for `report_render.render(report, "html")`;
+   `--repeat` timed runs each; the same for `reports.render.render(report, "html")`;
 3. prints each run, the medians, the report's size (tables, rows) and the measuring process's
    peak resident memory (ru_maxrss) with its size before the first report.
 

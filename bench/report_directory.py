@@ -1,8 +1,8 @@
 """The report benchmark's directory: per partnership, a few hundred raising organisations of
 every type, several social care teams that respond, and the partnership business unit.
 
-It is written as a directory CSV and imported through `escalation.directory.import_csv`, as a
-partnership's own would be. The organisations of each kind get contiguous ids (the CSV lists
+It is written as a directory CSV and imported through `escalation.casework.directory.import_csv`, as
+a partnership's own would be. The organisations of each kind get contiguous ids (the CSV lists
 them partnership by partnership, and the import adds them in order), so the copies in
 `bench.report_vary` can pick one by arithmetic; `import_directory` checks it.
 """

@@ -41,7 +41,7 @@ from sqlalchemy import (
 
 from bench import fill
 from bench.report_directory import Organisations
-from escalation.casework.models import UTCDateTime
+from escalation.casework.base import UTCDateTime
 from escalation.rules.workdays import LONDON
 
 NEVER_RAISE = 0.15  # the last 15 % of each partnership's raising organisations never raise one

@@ -44,7 +44,8 @@ from sqlalchemy.engine import URL, make_url
 from bench.fill import BASE_URL, fill
 from escalation import resources
 from escalation.casework import db, directory, sweep
-from escalation.casework.models import Deadline, OutboxMessage
+from escalation.casework.models import Deadline
+from escalation.casework.models_service import OutboxMessage
 from escalation.casework.service import Service
 from escalation.mail.emails import EmailRenderer
 from escalation.mail.outbox import OutboxNotifier

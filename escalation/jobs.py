@@ -122,7 +122,7 @@ def run_dispatch(
 def run_digest(
     service: Service, now: datetime | None = None, days: str = "working"
 ) -> JobOutcome[DigestResult]:
-    """The partnership digest; `escalation.digest` decides working day or not from `days`.
+    """The partnership digest; `escalation.mail.digest` decides working day or not from `days`.
 
     The same daily run forgets the web service's ended sessions, their half-raised challenges
     and the record of expired links (`store_web.prune`)."""

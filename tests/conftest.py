@@ -34,8 +34,8 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from escalation.casework import db, directory
+from escalation.casework.base import Base
 from escalation.casework.intake import RaiseRequest
-from escalation.casework.models import Base
 from escalation.casework.service import Service
 from escalation.resources import workflows_dir
 from escalation.rules.registry import ProtocolRegistry, load_registry

@@ -25,8 +25,10 @@ from sqlalchemy.orm import Session
 
 from escalation import resources
 from escalation.casework import db, directory
-from escalation.casework.models import Contact, OutboxMessage
-from escalation.casework.service import Service, real_clock
+from escalation.casework.models import Contact
+from escalation.casework.models_service import OutboxMessage
+from escalation.casework.recording import real_clock
+from escalation.casework.service import Service
 from escalation.config import Settings
 from escalation.mail.emails import EmailRenderer
 from escalation.mail.links import link_source

@@ -29,18 +29,7 @@ from sqlalchemy.orm import Mapped, Mapper, mapped_column, relationship
 # Importing the service's tables registers them on Base.metadata too: whoever imports the
 # models (create_all, the migrations, the tests' table lists) has the whole schema.
 from escalation.casework import models_service  # noqa: F401
-from escalation.casework.base import Base as Base
-from escalation.casework.base import UTCDateTime as UTCDateTime
-
-# Moved to models_service; re-exported here only until their importers follow.
-from escalation.casework.models_service import ApiToken as ApiToken
-from escalation.casework.models_service import AppSecret as AppSecret
-from escalation.casework.models_service import JobRun as JobRun
-from escalation.casework.models_service import OutboxMessage as OutboxMessage
-from escalation.casework.models_service import OutboxStatus as OutboxStatus
-from escalation.casework.models_service import RaiseDraft as RaiseDraft
-from escalation.casework.models_service import UsedLink as UsedLink
-from escalation.casework.models_service import WebSession as WebSession
+from escalation.casework.base import Base
 from escalation.errors import EscalationError
 from escalation.rules.planner import DeadlineStatus
 

@@ -20,7 +20,6 @@ from escalation.casework import intake, store
 from escalation.casework.intake import RaiseRequest, Resolution
 from escalation.casework.models import Challenge, Organisation
 from escalation.casework.recording import Recorder
-from escalation.casework.recording import real_clock as real_clock  # moved; for its importers
 from escalation.errors import InvalidInput, NotFound
 from escalation.rules.model import Protocol
 from escalation.rules.states import Event

@@ -192,7 +192,7 @@ def outbox_dismiss(app: App, message_id: int, who: str, how: str) -> None:
 @pass_app
 def outbox_show(app: App, message_id: int) -> None:
     """One message: headers, status and the plain-text body."""
-    from escalation.casework.models import OutboxMessage
+    from escalation.casework.models_service import OutboxMessage
 
     with app.sessions() as session:
         row = session.get(OutboxMessage, message_id)

@@ -2,9 +2,9 @@
 each of its partnership contacts with counts and references only, never a child's details.
 
 It owns deciding who gets a digest today and queueing it through the outbox, in one transaction
-per partnership; the figures and their SQL are in `escalation.digest_figures`, the email's shape
-and templates in `escalation.digest_email`. A partnership with no partnership contact is logged
-and reported, and the others still get theirs.
+per partnership; the figures and their SQL are in `escalation.mail.digest_figures`, the email's
+shape and templates in `escalation.mail.digest_email`. A partnership with no partnership contact is
+logged and reported, and the others still get theirs.
 
 Exactly once: each email's idempotency key is `digest:<partnership>:<local date>:<email>`, so
 a second run on the same UK date (a retry, a second worker, the repeated hour of the autumn
@@ -131,7 +131,7 @@ def send_digests(service: Service, now: datetime, days: str = "working") -> Dige
     if not isinstance(notifier, OutboxNotifier):
         raise EscalationError(
             "the partnership digest is queued as email: the service needs the outbox notifier "
-            f"(escalation.outbox.OutboxNotifier), not {type(notifier).__name__}"
+            f"(escalation.mail.outbox.OutboxNotifier), not {type(notifier).__name__}"
         )
     if days not in DIGEST_DAYS:
         raise InvalidInput("days", f"{days!r} is not one of {', '.join(DIGEST_DAYS)}")

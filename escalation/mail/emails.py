@@ -13,7 +13,7 @@ Loading is strict: `EmailRenderer` loads and compiles every template of every ki
 built and raises `TemplateProblem` listing every missing file, syntax error and unknown
 variable, so a broken template stops the process at start-up rather than skipping an email.
 The environment, filters and checks shared with the partnership digest live in
-`escalation.email_base`; the digest's own context and templates in `escalation.digest_email`,
+`escalation.mail.layout`; the digest's own context and templates in `escalation.mail.digest_email`,
 which the renderer loads too (`EmailRenderer.digest`) and `check_all` checks too.
 """
 

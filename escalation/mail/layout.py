@@ -2,8 +2,8 @@
 and its filters, strict template loading, the rendered result and the checks every email must
 pass (the immediate-risk footer, simple accessible HTML, no template syntax left over).
 
-`escalation.emails` (one email per challenge event) and `escalation.digest_email` (the daily
-partnership digest) both build on this module; neither depends on the other's shapes.
+`escalation.mail.emails` (one email per challenge event) and `escalation.mail.digest_email` (the
+daily partnership digest) both build on this module; neither depends on the other's shapes.
 """
 
 from __future__ import annotations

@@ -46,8 +46,9 @@ import aiosmtplib
 from escalation.casework.models_service import OutboxMessage
 from escalation.config import ConfigError
 
-# Delivery and Outcome live in escalation.mailer (shared with FileMailer and the dispatcher);
-# they are re-exported here so `from escalation.smtp import Delivery, Outcome` is the same class.
+# Delivery and Outcome live in escalation.mail.mailer (shared with FileMailer and the dispatcher);
+# they are re-exported here so `from escalation.mail.smtp import Delivery, Outcome` is the same
+# class.
 from escalation.mail.mailer import Delivery, Outcome, envelope_sender, message_bytes
 
 __all__ = [

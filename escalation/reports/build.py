@@ -22,9 +22,10 @@ from escalation.reports.model import Period, Report
 from escalation.reports.publishable import Rule
 from escalation.reports.queries import Scope, gather, prepare
 from escalation.reports.tables import sections
-from escalation.rules.machine import is_open, states_of
+from escalation.rules.machine import states_of
 from escalation.rules.model import Protocol
 from escalation.rules.registry import ProtocolRegistry
+from escalation.rules.states import is_open
 from escalation.rules.workdays import FIRST_YEAR, LAST_YEAR, LONDON, utc
 
 # --- The period ------------------------------------------------------------------------------

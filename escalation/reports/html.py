@@ -2,7 +2,7 @@
 
 `templates/reports/report.html` (Jinja2, autoescaped, `StrictUndefined`) lays out what this
 module prepares: the header, then each section, each table under its heading, and for a charted
-table the chart (`report_charts`) followed by the same figures as a real table, so the page can
+table the chart (`reports.charts`) followed by the same figures as a real table, so the page can
 be understood without seeing the chart. CSS is inline and charts are inline SVG: the page makes
 no request of any kind (no font, script, stylesheet or image from elsewhere) and prints on A4.
 """

@@ -1,7 +1,7 @@
 """The shape of a partnership report: sections of titled tables, ready for any output format.
 
 `reports` fills it from the database (counts, medians, shares — never a child's details);
-`report_render` writes it as a text table, CSV, JSON or a self-contained HTML page with charts.
+`reports.render` writes it as a text table, CSV, JSON or a self-contained HTML page with charts.
 Every figure is a cell of a `Table`, so every output shows the same numbers, and the HTML page
 can follow each chart with the table it was drawn from.
 

@@ -40,7 +40,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from escalation.casework.models import Challenge, ChronologyEntry, Organisation, Stage, UTCDateTime
+from escalation.casework.base import UTCDateTime
+from escalation.casework.models import Challenge, ChronologyEntry, Organisation, Stage
 from escalation.reports.figures import (
     Checks,
     Figures,
@@ -52,7 +53,7 @@ from escalation.reports.figures import (
     Timeliness,
 )
 from escalation.reports.queries_dates import local_date, working_days
-from escalation.rules.machine import AWAITING, NOT_CONFIRMED, Event
+from escalation.rules.states import AWAITING, NOT_CONFIRMED, Event
 from escalation.rules.workdays import LONDON, Calendar
 
 

@@ -1,6 +1,6 @@
 """Writes a `Report` as a terminal table, a CSV file, a JSON document or an HTML page.
 
-Every format shows the same cells of the same tables (`report_cells` words each cell); none
+Every format shows the same cells of the same tables (`reports.cells` words each cell); none
 adds a figure of its own, and none can show a child's details because a `Report` holds none.
 
 - `table`: plain text, each table's columns aligned; a withheld count is "<5", no figure "—".
@@ -12,7 +12,7 @@ adds a figure of its own, and none can show a child's details because a `Report`
 - `json`: `{partnership, partnership_name, period: {start, end, label}, as_of, publishable,
   sections: [{title, tables: [{id, title, columns, rows, note}]}]}`; dates ISO 8601, `as_of`
   with its Europe/London offset, a withheld count the string "<5", no figure null.
-- `html`: one self-contained page with charts (`report_html`).
+- `html`: one self-contained page with charts (`reports.html`).
 """
 
 from __future__ import annotations

@@ -2,9 +2,9 @@
 
 Owns what a valid file looks like: the allowed and required keys at every level, the id and
 reference-prefix patterns, and every `_check_*` rule (PROTOCOL.md §2-§5), each noting its problems
-in a `Check` (`escalation.protocol_reading`) so that a file's problems are all reported at once.
+in a `Check` (`escalation.rules.reading`) so that a file's problems are all reported at once.
 `check_protocol_file` and `check_closures_file` read and check one file; building the frozen values
-from data with no problems is `escalation.protocol`'s job.
+from data with no problems is `escalation.rules.registry`'s job.
 """
 
 from __future__ import annotations

@@ -21,20 +21,7 @@ from typing import Any, cast
 from transitions import EventData, Machine
 
 from escalation.rules.model import Level, OnLapse, Protocol
-
-# Effect and state_name are used here; the other names moved to `states` and are re-exported
-# (`X as X`) only until their importers follow.
-from escalation.rules.states import AWAITING as AWAITING
-from escalation.rules.states import FINISHED as FINISHED
-from escalation.rules.states import NOT_CONFIRMED as NOT_CONFIRMED
-from escalation.rules.states import SWEEP_ONLY as SWEEP_ONLY
-from escalation.rules.states import SYSTEM as SYSTEM
-from escalation.rules.states import Effect, state_name
-from escalation.rules.states import EffectKind as EffectKind
-from escalation.rules.states import Event as Event
-from escalation.rules.states import Status as Status
-from escalation.rules.states import is_open as is_open
-from escalation.rules.states import split_state as split_state
+from escalation.rules.states import SWEEP_ONLY, Effect, EffectKind, Event, Status, state_name
 
 
 @dataclass

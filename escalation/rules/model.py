@@ -1,7 +1,8 @@
 """The protocol as frozen values: what a loaded, validated workflow file means.
 
-`escalation.protocol` reads and validates the files; this module only defines the shapes and the
-fixed vocabularies (roles, organisation types, categories, outcomes) shared by every partnership.
+`escalation.rules.registry` reads and validates the files; this module only defines the shapes and
+the fixed vocabularies (roles, organisation types, categories, outcomes) shared by every
+partnership.
 """
 
 from __future__ import annotations

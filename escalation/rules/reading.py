@@ -4,7 +4,7 @@ Owns the YAML loader (safe; dates kept as text, because the checks parse them so
 reported problem rather than a crash; a key given twice in one mapping is reported, where plain
 PyYAML silently keeps the last one), `Check`, which collects every problem of one file as
 `devon.yaml: levels[2].response_due: <what is wrong>`, and the small readers and wording helpers
-the checks in `escalation.protocol_checks` are built from.
+the checks in `escalation.rules.checks` are built from.
 """
 
 from __future__ import annotations

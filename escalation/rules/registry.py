@@ -1,9 +1,9 @@
 """Loading protocol (workflow) files and the closures file, and the registry (PROTOCOL.md §2-§5).
 
 A protocol file is YAML (format: workflows/README.md). Loading happens in two steps: the parsed
-data is first checked completely (`escalation.protocol_checks`), collecting *every* problem as a
+data is first checked completely (`escalation.rules.checks`), collecting *every* problem as a
 line of the form `devon.yaml: levels[2].response_due: <what is wrong>`; only data with no problems
-is then turned, here, into the frozen values of `escalation.protocol_model`. A `ProtocolError`
+is then turned, here, into the frozen values of `escalation.rules.model`. A `ProtocolError`
 carries the whole list, so a partnership business manager fixing a file sees all of it at once.
 
 `load_registry` reads a folder (or a list of files): every `*.yaml` is a protocol except
@@ -12,7 +12,7 @@ carries the whole list, so a partnership business manager fixing a file sees all
 partnership), reference prefixes tell partnerships apart, and the closures file names only
 partnerships that some protocol is for.
 
-`describe` (the text of `escalation workflows show`, from `escalation.protocol_describe`) is
+`describe` (the text of `escalation workflows show`, from `escalation.rules.describe`) is
 re-exported here, so callers need only this module.
 """
 

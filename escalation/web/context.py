@@ -16,7 +16,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.templating import Jinja2Templates
 
 from escalation import resources
-from escalation.casework.service import Service, real_clock
+from escalation.casework.recording import real_clock
+from escalation.casework.service import Service
 from escalation.config import ConfigError, Settings
 from escalation.mail.links import Links, link_source
 from escalation.rules.dates import uk_date, uk_datetime

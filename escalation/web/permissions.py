@@ -12,8 +12,8 @@ from __future__ import annotations
 from enum import StrEnum
 
 from escalation.casework.models import Challenge
-from escalation.rules.machine import Event
 from escalation.rules.model import Role
+from escalation.rules.states import Event
 from escalation.web.auth import API_ROLE, Principal
 
 

@@ -1,6 +1,7 @@
-"""The SQL of the web service's own tables: its secret key, browser sessions, used links, who
-an address is in the directory, API tokens and the raise-a-challenge draft. (What the pages and
-the API read of the record is `web.store_challenges`; `casework.store` holds the engine's SQL.)"""
+"""The SQL of the web service's own tables: browser sessions, who an address is in the
+directory, API tokens, the raise-a-challenge draft, and pruning those and the used links when they
+expire. (The link key and the record of a link's first use are `mail.store`'s, which makes the
+links; what the pages and the API read of the record is `web.store_challenges`.)"""
 
 from __future__ import annotations
 
@@ -11,15 +12,11 @@ from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, delete, func, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from escalation.casework.models import (
+from escalation.casework.models import Contact, Organisation
+from escalation.casework.models_service import (
     ApiToken,
-    AppSecret,
-    Contact,
-    Organisation,
     OutboxMessage,
     RaiseDraft,
     UsedLink,
@@ -27,42 +24,11 @@ from escalation.casework.models import (
 )
 
 
-def secret(session: Session, name: str, now: datetime) -> str:
-    """The named secret, made on first use; two processes racing to make it agree on one."""
-    found = session.get(AppSecret, name)
-    if found is not None:
-        return found.value
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    session.execute(
-        insert(AppSecret)
-        .values(name=name, value=secrets.token_hex(32), created_at=now)
-        .on_conflict_do_nothing(index_elements=["name"])
-    )
-    value = session.scalar(select(AppSecret.value).where(AppSecret.name == name))
-    assert value is not None
-    return value
-
-
 def digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
 # -- links and sessions --------------------------------------------------------------------------
-
-
-def use_link(
-    session: Session, token_hash: str, purpose: str, expires_at: datetime, now: datetime
-) -> bool:
-    """Record a link's first use; False if it was used before (in this or another process)."""
-    try:
-        with session.begin_nested():
-            session.add(
-                UsedLink(token_hash=token_hash, purpose=purpose, used_at=now, expires_at=expires_at)
-            )
-    except IntegrityError:
-        return False
-    return True
 
 
 def start_session(

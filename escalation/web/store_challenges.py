@@ -13,9 +13,10 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, Row, Select, and_, case, func, or_, select
 from sqlalchemy.orm import Session, aliased, selectinload
 
-from escalation.casework.models import Challenge, Contact, Organisation, OutboxMessage, Stage
+from escalation.casework.models import Challenge, Contact, Organisation, Stage
+from escalation.casework.models_service import OutboxMessage
 from escalation.casework.notices import NoticeKind
-from escalation.rules.machine import AWAITING, FINISHED
+from escalation.rules.states import AWAITING, FINISHED
 
 FINISHED_STATES = sorted(status.value for status in FINISHED)
 

@@ -7,7 +7,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine
 
 from escalation.casework import db
-from escalation.casework.models import Base
+from escalation.casework.base import Base
 
 
 def test_it_migrates_to_the_models_schema(engine: Engine) -> None:

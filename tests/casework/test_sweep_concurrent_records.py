@@ -20,14 +20,9 @@ import pytest
 from sqlalchemy import Engine, func, select, text
 
 from escalation.casework import db, directory, sweep
-from escalation.casework.models import (
-    Base,
-    Challenge,
-    ChronologyEntry,
-    Deadline,
-    OutboxMessage,
-    Stage,
-)
+from escalation.casework.base import Base
+from escalation.casework.models import Challenge, ChronologyEntry, Deadline, Stage
+from escalation.casework.models_service import OutboxMessage
 from escalation.casework.service import Service
 from escalation.mail.emails import EmailRenderer
 from escalation.mail.outbox import OutboxNotifier

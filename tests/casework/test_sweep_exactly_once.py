@@ -34,12 +34,13 @@ from sqlalchemy.orm import Session
 from bench.fill import FillResult, fill
 from escalation.casework import db, directory, sweep
 from escalation.casework.intake import Resolution
-from escalation.casework.models import Challenge, ChronologyEntry, Deadline, OutboxMessage, Stage
+from escalation.casework.models import Challenge, ChronologyEntry, Deadline, Stage
+from escalation.casework.models_service import OutboxMessage
 from escalation.casework.service import Service
 from escalation.mail.emails import EmailRenderer
 from escalation.mail.outbox import OutboxNotifier
-from escalation.rules.machine import SYSTEM
 from escalation.rules.registry import ProtocolRegistry
+from escalation.rules.states import SYSTEM
 from escalation.rules.workdays import utc
 from tests.casework.test_sweep_concurrency import run_sweepers
 from tests.conftest import (

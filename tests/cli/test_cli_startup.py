@@ -21,7 +21,7 @@ from pathlib import Path
 import click
 import pytest
 
-from escalation.casework.models import OutboxStatus
+from escalation.casework.models_service import OutboxStatus
 from escalation.casework.notices import NoticeKind
 from escalation.cli import choices
 from escalation.cli.main import main

@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from escalation import jobs, scheduler
 from escalation.casework import sweep
-from escalation.casework.models import JobRun, OutboxMessage
+from escalation.casework.models_service import JobRun, OutboxMessage
 from escalation.casework.service import Service
 from escalation.mail.emails import EmailRenderer
 from escalation.mail.outbox import OutboxNotifier

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from escalation.casework import directory, sweep
 from escalation.casework.intake import Resolution
-from escalation.casework.models import OutboxMessage, OutboxStatus
+from escalation.casework.models_service import OutboxMessage, OutboxStatus
 from escalation.casework.service import Service
 from escalation.errors import EscalationError, InvalidInput
 from escalation.mail import digest, digest_figures, dispatch

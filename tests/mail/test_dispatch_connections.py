@@ -22,7 +22,7 @@ from aiosmtpd.controller import Controller
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from escalation.casework.models import OutboxMessage
+from escalation.casework.models_service import OutboxMessage
 from escalation.casework.service import Service
 from escalation.mail import dispatch
 from escalation.mail.dispatch import dispatch_once

@@ -35,7 +35,7 @@ import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from escalation.casework.models import JobRun, OutboxMessage, OutboxStatus
+from escalation.casework.models_service import JobRun, OutboxMessage, OutboxStatus
 from escalation.casework.service import Service
 from escalation.mail.dispatch import dispatch_once
 from escalation.mail.mailer import Outcome

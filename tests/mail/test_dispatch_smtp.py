@@ -28,7 +28,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from escalation.casework import db, directory, sweep
 from escalation.casework.intake import Resolution
-from escalation.casework.models import ChronologyEntry, OutboxMessage, OutboxStatus
+from escalation.casework.models import ChronologyEntry
+from escalation.casework.models_service import OutboxMessage, OutboxStatus
 from escalation.casework.service import Service
 from escalation.cli.main import main
 from escalation.mail.dispatch import dispatch_once

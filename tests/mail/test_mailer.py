@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from escalation.casework.models import OutboxMessage
+from escalation.casework.models_service import OutboxMessage
 from escalation.mail.mailer import Delivery, FileMailer, message_bytes
 
 SENDER = "Devon Safeguarding Children Partnership <no-reply@dscp.example>"

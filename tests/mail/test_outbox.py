@@ -17,7 +17,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from escalation.casework import sweep
 from escalation.casework.intake import Resolution
-from escalation.casework.models import Challenge, ChronologyEntry, OutboxMessage, OutboxStatus
+from escalation.casework.models import Challenge, ChronologyEntry
+from escalation.casework.models_service import OutboxMessage, OutboxStatus
 from escalation.casework.notices import Audience, Notice, NoticeKind
 from escalation.casework.service import Service
 from escalation.errors import InvalidInput

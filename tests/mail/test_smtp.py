@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from escalation.casework.models import OutboxMessage
+from escalation.casework.models_service import OutboxMessage
 from escalation.config import ConfigError
 from escalation.mail.smtp import Delivery, Outcome, SmtpMailer, SmtpSettings, parse_smtp_url
 from tests.smtp_sink import SmtpSink, free_port

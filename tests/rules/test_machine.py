@@ -4,20 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from escalation.rules.machine import (
-    EffectKind,
-    Event,
-    Status,
-    Subject,
-    allowed_events,
-    fire,
-    machine_for,
-    mermaid,
-    split_state,
-    states_of,
-)
+from escalation.rules.machine import Subject, allowed_events, fire, machine_for, mermaid, states_of
 from escalation.rules.model import Protocol
 from escalation.rules.registry import ProtocolRegistry
+from escalation.rules.states import EffectKind, Event, Status, split_state
 
 
 @pytest.fixture

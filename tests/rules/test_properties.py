@@ -52,25 +52,24 @@ from sqlalchemy.orm import selectinload
 
 from escalation.casework import db, directory
 from escalation.casework import sweep as sweeper
+from escalation.casework.base import Base
 from escalation.casework.intake import Resolution
-from escalation.casework.models import Base, Challenge, ChronologyEntry, Deadline, Stage
+from escalation.casework.models import Challenge, ChronologyEntry, Deadline, Stage
 from escalation.casework.service import Service
 from escalation.errors import EventNotAllowed, InvalidInput
-from escalation.rules.machine import (
+from escalation.rules.machine import Subject, allowed_events, fire
+from escalation.rules.model import Outcome, Protocol, ResponseKind
+from escalation.rules.planner import DeadlineKind, DeadlineStatus
+from escalation.rules.registry import ProtocolRegistry
+from escalation.rules.states import (
     FINISHED,
     SWEEP_ONLY,
     SYSTEM,
     EffectKind,
     Event,
     Status,
-    Subject,
-    allowed_events,
-    fire,
     split_state,
 )
-from escalation.rules.model import Outcome, Protocol, ResponseKind
-from escalation.rules.planner import DeadlineKind, DeadlineStatus
-from escalation.rules.registry import ProtocolRegistry
 from escalation.rules.workdays import LONDON, Calendar, utc
 from tests.conftest import (
     BUSINESS_MANAGER,

@@ -26,13 +26,8 @@ from sqlalchemy import Engine, func, select
 
 from escalation import resources
 from escalation.casework import db, directory, store
-from escalation.casework.models import (
-    Challenge,
-    ChronologyEntry,
-    Deadline,
-    Organisation,
-    OutboxMessage,
-)
+from escalation.casework.models import Challenge, ChronologyEntry, Deadline, Organisation
+from escalation.casework.models_service import OutboxMessage
 from escalation.casework.service import Service
 from escalation.config import Settings
 from escalation.mail.emails import EmailRenderer

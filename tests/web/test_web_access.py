@@ -20,7 +20,7 @@ from fastapi.routing import APIRoute
 from sqlalchemy import Engine
 
 from escalation.casework import store
-from escalation.rules.machine import Event
+from escalation.rules.states import Event
 from escalation.web import store as store_web
 from escalation.web.context import Web
 from tests.conftest import PRIVACY_MARKERS, raise_request

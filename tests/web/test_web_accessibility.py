@@ -31,7 +31,7 @@ from sqlalchemy import Engine, select
 from escalation.casework import store
 from escalation.casework.intake import Resolution
 from escalation.casework.models import Organisation
-from escalation.rules.machine import Event
+from escalation.rules.states import Event
 from escalation.web.context import Web
 from tests.browser_support import (
     LiveServer,

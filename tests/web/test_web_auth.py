@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine, func, select
 
-from escalation.casework.models import OutboxMessage, UsedLink, WebSession
+from escalation.casework.models_service import OutboxMessage, UsedLink, WebSession
+from escalation.mail import store as store_mail
 from escalation.mail.links import Links, Purpose
 from escalation.web import store as store_web
 from escalation.web.auth import SESSION_COOKIE, load_from_cookie
@@ -236,7 +237,8 @@ def test_it_returns_to_the_page_that_asked_for_sign_in(engine: Engine) -> None:
 
 def test_it_forgets_ended_sessions_their_drafts_and_expired_links_daily(engine: Engine) -> None:
     from escalation import jobs
-    from escalation.casework.models import Organisation, RaiseDraft
+    from escalation.casework.models import Organisation
+    from escalation.casework.models_service import RaiseDraft
 
     web, _ = web_app(engine)
     now = MONDAY_MORNING
@@ -261,8 +263,8 @@ def test_it_forgets_ended_sessions_their_drafts_and_expired_links_daily(engine: 
             web_session = store_web.session_id(session, token)
             assert web_session is not None
             store_web.save_draft(session, web_session, {"child_ref": "X"}, now)
-        store_web.use_link(session, "a" * 64, "sign-in", now - timedelta(minutes=1), now)
-        store_web.use_link(session, "b" * 64, "challenge", now + timedelta(days=3), now)
+        store_mail.use_link(session, "a" * 64, "sign-in", now - timedelta(minutes=1), now)
+        store_mail.use_link(session, "b" * 64, "challenge", now + timedelta(days=3), now)
     outcome = jobs.run_digest(web.service, now)
     assert outcome.summary["pruned"] == {"drafts": 1, "sessions": 1, "used_links": 1}
     with web.sessions() as session:

@@ -17,7 +17,7 @@ from sqlalchemy import Engine
 
 from escalation.casework import store
 from escalation.casework.intake import Resolution
-from escalation.rules.machine import Event
+from escalation.rules.states import Event
 from escalation.web.context import Web
 from tests.conftest import PRIVACY_MARKERS, london, raise_request
 from tests.web_support import (

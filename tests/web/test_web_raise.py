@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, func, select
 
-from escalation.casework.models import Challenge, Organisation, RaiseDraft
+from escalation.casework.models import Challenge, Organisation
+from escalation.casework.models_service import RaiseDraft
 from escalation.web.context import Web
 from tests.conftest import london
 from tests.web_support import (

@@ -1,4 +1,4 @@
-"""Alembic environment: runs migrations on the engine handed over by `escalation.db`."""
+"""Alembic environment: runs migrations on the engine handed over by `escalation.casework.db`."""
 
 from alembic import context
 

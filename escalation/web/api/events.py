@@ -22,7 +22,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from escalation.casework.intake import Resolution
 from escalation.casework.service import Service
 from escalation.errors import EscalationError, EventNotAllowed, InvalidInput
-from escalation.rules.machine import Event
+from escalation.rules.states import Event
 from escalation.web.api import models as m
 from escalation.web.api.shared import (
     BODY_RESPONSES,

@@ -1,12 +1,12 @@
 """The JSON API's request and response bodies, so the OpenAPI document says exactly what is sent.
 
-Request bodies forbid unknown fields and limit every string to what `escalation.intake` and the
-database columns accept, so a partner system (or a fuzzer) gets a 422 naming the field rather
+Request bodies forbid unknown fields and limit every string to what `escalation.casework.intake` and
+the database columns accept, so a partner system (or a fuzzer) gets a 422 naming the field rather
 than a failure deeper down. Text may span lines; names and references may not. No string may hold
 a NUL character (PostgreSQL refuses it) or a lone surrogate (it cannot be stored as UTF-8).
 
-Response bodies mirror `escalation.views` (challenge_dict, chronology_rows); they ignore keys
-they do not know, so a view that gains a field does not break the API.
+Response bodies mirror `escalation.casework.views` (challenge_dict, chronology_rows); they ignore
+keys they do not know, so a view that gains a field does not break the API.
 """
 
 from __future__ import annotations

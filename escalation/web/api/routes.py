@@ -5,8 +5,8 @@ the challenges its organisation raised or answers (a partnership business unit's
 partnership's), and records the events its side may record. A challenge it may not see is 404
 on every endpoint, never 403, so a reference reveals nothing. This module holds the router and
 its reading and raising endpoints; each event has its own endpoint and typed body in
-`api.events`, included at the end. Every change goes through `escalation.service`, exactly as
-from the command line and the pages.
+`api.events`, included at the end. Every change goes through `escalation.casework.service`, exactly
+as from the command line and the pages.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from escalation.casework.intake import RaiseRequest
 from escalation.casework.models import Challenge
 from escalation.casework.views import chronology_rows
 from escalation.errors import EscalationError, InvalidInput, NotFound
-from escalation.rules.machine import Status, split_state
+from escalation.rules.states import Status, split_state
 from escalation.web import store_challenges
 from escalation.web.api import events as api_events
 from escalation.web.api import models as m

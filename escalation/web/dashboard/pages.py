@@ -4,7 +4,7 @@ own partnership, as pages, and who may see them. What the pages show is built in
 
 - GET /dashboard: for a period (`?period=2026-27` or `2026-27-Q3`; by default the financial year
   today falls in, so far), the headline figures, the open challenges now, and every section of
-  the report as GOV.UK tables, each charted table drawn (`report_charts`) and followed by its
+  the report as GOV.UK tables, each charted table drawn (`reports.charts`) and followed by its
   figures. `?publishable=yes` withholds counts from 1 to 4, as `--publishable` does.
 - GET /dashboard/export.csv and /dashboard/report.html: the same report as
   `escalation report --format csv` and `--format html` write it, as a download.

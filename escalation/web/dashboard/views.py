@@ -1,5 +1,5 @@
 """What the partnership dashboard's pages show, built from a Report and the open challenges
-(`pages_dashboard` owns the routes and who may see them; `dashboard.period` the period chosen).
+(`dashboard.pages` owns the routes and who may see them; `dashboard.period` the period chosen).
 
 - `build_dashboard`: the report built once (`report_for`, which the downloads use too), in a
   worker thread, and turned into a `DashboardView`: the headline figures, each section's tables
@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from escalation.reports.cells import figure_columns, financial_year, words
 from escalation.reports.model import Cell, Report, Suppressed, Table
-from escalation.rules.machine import AWAITING, Status, split_state
+from escalation.rules.states import AWAITING, Status, split_state
 from escalation.rules.workdays import Calendar, utc
 from escalation.web import store_challenges
 from escalation.web.context import Web
@@ -184,7 +184,7 @@ def section_views(report: Report) -> tuple[SectionView, ...]:
 
 @lru_cache(maxsize=CHARTS_KEPT)
 def _chart(table: Table, dom_id: str) -> DrawnChart | None:
-    """`report_charts.draw`, kept: drawing the report's charts takes matplotlib a second or
+    """`reports.charts.draw`, kept: drawing the report's charts takes matplotlib a second or
     more, and most of them are unchanged from one visit to the next. A `Table` is frozen and
     holds only its figures, so equal tables draw the same chart."""
     from escalation.reports.charts import draw  # matplotlib loads with the dashboard only

@@ -1,5 +1,5 @@
 """Following challenges: the list of a reader's challenges, one challenge's page, and its
-chronology as a file. The event forms are `pages_events`, included at the end of this module.
+chronology as a file. The event forms are `events.pages`, included at the end of this module.
 
 Every challenge is read through the reader's `visible()` clause: another organisation's challenge
 is 404 on every route here. The list shows no concern text; the child appears there only to the
@@ -20,7 +20,7 @@ from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 from escalation.casework.models import Challenge
 from escalation.casework.views import chronology_export, current_due
 from escalation.rules.dates import uk_datetime
-from escalation.rules.machine import Event, Status, is_open
+from escalation.rules.states import Event, Status, is_open
 from escalation.web import store_challenges
 from escalation.web.auth import Principal, require_user
 from escalation.web.context import Web

@@ -1,6 +1,6 @@
 """Each event's form on a challenge: its words, its fields, their checks, and the service call.
 
-`pages_events` shows a form and hands the posted answers here. Every missing or malformed answer
+`events.pages` shows a form and hands the posted answers here. Every missing or malformed answer
 comes back at once as GOV.UK error summary items before anything is written; the service then
 checks again (and the state machine decides whether the event is allowed now), and its
 `InvalidInput` or `EventNotAllowed` comes back the same way. Nothing here knows about HTTP.
@@ -18,8 +18,8 @@ from starlette.datastructures import FormData
 from escalation.casework.intake import Resolution
 from escalation.casework.service import Service
 from escalation.errors import EventNotAllowed, InvalidInput
-from escalation.rules.machine import Event
 from escalation.rules.model import Category, Outcome, ResponseKind
+from escalation.rules.states import Event
 
 # What people read instead of the stored codes.
 STATUS_WORDS = {

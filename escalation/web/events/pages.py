@@ -6,7 +6,7 @@ they may not see is 404 whatever else is wrong (we never confirm that a referenc
 an event their side or role may not record is 403; only then is the form (and its CSRF token)
 read. An event they may record but the challenge's state does not allow now shows the page
 again with an error (409). `Reading`, one challenge as its reader sees it, is shared with
-`pages_challenges`.
+`events.challenges`.
 """
 
 from __future__ import annotations
@@ -22,8 +22,9 @@ from escalation.casework import store
 from escalation.casework.models import Challenge, ChronologyEntry
 from escalation.casework.views import current_due
 from escalation.rules.dates import uk_datetime
-from escalation.rules.machine import Event, Status, allowed_events, split_state
+from escalation.rules.machine import allowed_events
 from escalation.rules.model import Protocol
+from escalation.rules.states import Event, Status, split_state
 from escalation.web import store_challenges
 from escalation.web.auth import Principal, require_user
 from escalation.web.context import Web

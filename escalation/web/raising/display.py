@@ -3,7 +3,7 @@
 Owns the draft as the form fields show it, the options of each page's radios and selects, the
 fields' labels and the GOV.UK error summary that names them, the rows of check-your-answers, and
 the confirmation's words for what happens if nobody answers. Which answers each page holds and
-how they are checked is `raise_questions`.
+how they are checked is `raising.questions`.
 """
 
 from __future__ import annotations

@@ -3,8 +3,8 @@ question (GOV.UK question pages), check-your-answers, and the confirmation.
 
 Owns the routes, the draft's storage (on the server, per browser session: never in a cookie or a
 URL, the answers are about a child) and the submission, which claims the draft before raising so
-a second press of the button raises nothing. The questions themselves are `raise_questions`,
-and what their pages show `raise_display`.
+a second press of the button raises nothing. The questions themselves are `raising.questions`,
+and what their pages show `raising.display`.
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
 """The questions of "raise a challenge", page by page, with no HTTP in them.
 
 Owns which draft answers each question page holds, how a posted page becomes answers (checked
-with `escalation.intake`'s own rules, so a problem shows on the page where the field is, naming
-it), which page comes next, and the draft's `RaiseRequest`. What the pages show (their choices,
-labels, errors and the rows of check-your-answers) is `raise_display`; `pages_raise` holds the
-routes and keeps the draft on the server.
+with `escalation.casework.intake`'s own rules, so a problem shows on the page where the field is,
+naming it), which page comes next, and the draft's `RaiseRequest`. What the pages show (their
+choices, labels, errors and the rows of check-your-answers) is `raising.display`; `raising.pages`
+holds the routes and keeps the draft on the server.
 
 Draft answers are keyed by `RaiseRequest`'s field names; form fields
 are named like the CLI options (`child-ref`), which are also the `InvalidInput` field names.

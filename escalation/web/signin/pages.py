@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from escalation.casework import intake
 from escalation.casework.models import Challenge, Organisation
 from escalation.errors import InvalidInput
+from escalation.mail import store as store_mail
 from escalation.mail.links import LinkClaim, LinkRefused, Purpose
 from escalation.web import store as store_web
 from escalation.web import store_challenges
@@ -183,7 +184,7 @@ def _use_sign_in(web: Web, claim: LinkClaim) -> Started:
         ]
         if organisation is None or not contacts:
             raise LinkRefused("This address is no longer in the directory for that organisation.")
-        if not store_web.use_link(session, claim.token_hash, claim.purpose, claim.expires_at, now):
+        if not store_mail.use_link(session, claim.token_hash, claim.purpose, claim.expires_at, now):
             raise LinkRefused("This link has already been used.")
         expires = now + SESSION_LIFETIME
         token = store_web.start_session(
@@ -237,7 +238,7 @@ def _use_challenge_link(web: Web, claim: LinkClaim) -> Started:
                 "organisations. Ask your manager or the partnership's business unit to add it."
             )
         organisation, name = found
-        if not store_web.use_link(session, claim.token_hash, claim.purpose, claim.expires_at, now):
+        if not store_mail.use_link(session, claim.token_hash, claim.purpose, claim.expires_at, now):
             raise LinkRefused("This link has already been used.")
         expires = now + SESSION_LIFETIME
         token = store_web.start_session(

@@ -1,6 +1,6 @@
 """report indexes: the partnership report reads narrow indexes instead of whole tables
 
-Every query of the report (`report_queries`) filters by partnership and an instant of the
+Every query of the report (`reports.queries`) filters by partnership and an instant of the
 period, or joins stages and chronology entries to their challenges. Without these indexes each
 one read the whole of its table (challenges, stages, the chronology): over 1,000,000 challenges
 the yearly report for every partnership took 7.5 s on PostgreSQL, 4.2 s with them. Each index
