@@ -89,10 +89,13 @@ def test_it_replaces_a_connection_the_server_dropped_while_it_was_idle(
     queue_messages(sessions)
     server = SmtpSink()
     port = free_port()
-    # The server drops a connection idle for 1 s; the third claim waits 2.5 s (as on SQLite's
-    # write lock held by a long sweep).
+    # The server drops a connection idle for 2 s; the third claim waits 4.5 s (as on SQLite's
+    # write lock held by a long sweep). The client checks a connection idle for 1 s: with the
+    # server's timeout at 1 s too, a gap just under a second on a busy machine (no check yet)
+    # met the server's drop mid-message, and the test failed for a race no real server (idle
+    # timeouts of minutes) would give it.
     controller = Controller(
-        server, hostname="127.0.0.1", port=port, timeout=1, ready_timeout=READY_SECONDS
+        server, hostname="127.0.0.1", port=port, timeout=2, ready_timeout=READY_SECONDS
     )
     start_controller(controller)
     claims = [0]
@@ -101,7 +104,7 @@ def test_it_replaces_a_connection_the_server_dropped_while_it_was_idle(
     def slow_third(session: Session, now: Any, limit: int) -> Sequence[OutboxMessage]:
         claims[0] += 1
         if claims[0] == 3:
-            time.sleep(2.5)
+            time.sleep(4.5)
         return claim(session, now, limit)
 
     monkeypatch.setattr(dispatch, "claim_pending", slow_third)
