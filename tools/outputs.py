@@ -3,6 +3,7 @@ alter it (a move of modules, a refactor).
 
     python tools/outputs.py capture DIR [TEST...]  # what the tests render + the demo report
     python tools/outputs.py compare A B   # exit 0 when identical (after masking one-off tokens)
+    python tools/outputs.py compare --times A B  # also mask times of day (tests on the real clock)
 
 What is captured: every Jinja2 rendering made while the tests run (every email kind under every
 protocol, every page state the web and browser tests visit, the HTML report), keyed by test file
@@ -37,6 +38,14 @@ MASKS = [
     (re.compile(r"\b[A-Za-z0-9_\-]{32,}\.[A-Za-z0-9_\-]{6,}\.[A-Za-z0-9_\-]{20,}\b"), "TOKEN"),
     (re.compile(r"\bnonce-[A-Za-z0-9+/=_\-]+"), "nonce-TOKEN"),
     (re.compile(r"nonce=\"[^\"]+\""), 'nonce="TOKEN"'),
+]
+
+# Tests that run on the real clock (the browser journeys) write the time of day they ran at:
+# `--times` masks a time of day, so two runs minutes apart compare equal. Dates stay compared.
+TIME_MASKS = [
+    (re.compile(r"\b\d{1,2}:\d{2}(:\d{2})?(am|pm)?\b"), "TIME"),
+    (re.compile(r"\b\d{1,2}(am|pm)\b"), "TIME"),
+    (re.compile(r"\bmidday\b|\bmidnight\b"), "TIME"),
 ]
 
 
@@ -97,13 +106,13 @@ def capture(folder: Path, tests: list[str]) -> None:
     print(f"captured {count} files in {folder}")
 
 
-def masked(text: str) -> str:
-    for pattern, replacement in MASKS:
+def masked(text: str, times: bool = False) -> str:
+    for pattern, replacement in MASKS + (TIME_MASKS if times else []):
         text = pattern.sub(replacement, text)
     return text
 
 
-def compare(a: Path, b: Path) -> int:
+def compare(a: Path, b: Path, times: bool = False) -> int:
     left = {p.relative_to(a) for p in a.rglob("*") if p.is_file()}
     right = {p.relative_to(b) for p in b.rglob("*") if p.is_file()}
     problems = 0
@@ -113,8 +122,8 @@ def compare(a: Path, b: Path) -> int:
             problems += 1
     same = 0
     for path in sorted(left & right):
-        one = masked((a / path).read_text(encoding="utf-8", errors="replace"))
-        two = masked((b / path).read_text(encoding="utf-8", errors="replace"))
+        one = masked((a / path).read_text(encoding="utf-8", errors="replace"), times)
+        two = masked((b / path).read_text(encoding="utf-8", errors="replace"), times)
         if one == two:
             same += 1
             continue
@@ -133,6 +142,8 @@ def main(argv: list[str]) -> int:
         return 0
     if len(argv) == 3 and argv[0] == "compare":
         return compare(Path(argv[1]), Path(argv[2]))
+    if len(argv) == 4 and argv[:2] == ["compare", "--times"]:
+        return compare(Path(argv[2]), Path(argv[3]), times=True)
     print(__doc__, file=sys.stderr)
     return 2
 
