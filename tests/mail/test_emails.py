@@ -121,8 +121,8 @@ def test_it_tells_every_reader_what_is_asked_of_them(kind: str, audience: str) -
 @pytest.mark.parametrize(
     ("due", "shown"),
     [
-        (WINTER_CLOSE, "Monday 4 January 2027 at 17:00"),
-        (SPRING_CLOSE, "Tuesday 6 April 2027 at 17:00"),
+        (WINTER_CLOSE, "4 January 2027 at 5pm"),
+        (SPRING_CLOSE, "6 April 2027 at 5pm"),
     ],
     ids=["GMT", "BST"],
 )
@@ -220,7 +220,7 @@ def test_it_puts_each_detail_on_a_line_of_its_own() -> None:
     lines = render("reminder", urgent=True, due_at=WINTER_CLOSE).text.splitlines()
     assert "Level: 1 (Practitioner to practitioner)" in lines
     assert "Urgent: yes, so shorter, hour-based timescales apply" in lines
-    assert "Response due by: Monday 4 January 2027 at 17:00 (UK time)" in lines
+    assert "Response due by: 4 January 2027 at 5pm (UK time)" in lines
     assert f"Asked to respond: {FRONT_DOOR}" in lines
 
 

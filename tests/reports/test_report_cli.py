@@ -114,7 +114,7 @@ def test_it_prints_the_partnership_year_as_a_table(board: Cli) -> None:
         "Case Resolution Protocol report: Devon Safeguarding Children Partnership\n"
     )
     assert "Period:  2026-27 (1 April 2026 to 31 March 2027)" in text
-    assert "As of:   Friday 15 January 2027 at 12:00 (UK time)" in text
+    assert "As of:   15 January 2027 at midday (UK time)" in text
     assert "Publishable" not in text
 
 

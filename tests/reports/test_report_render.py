@@ -86,7 +86,7 @@ def test_it_prints_a_header_naming_partnership_period_and_as_of() -> None:
     header = text.split("\n\n")[0]
     assert "Devon Safeguarding Children Partnership" in header
     assert "2026-27 (1 April 2026 to 31 March 2027)" in header
-    assert "Thursday 4 February 2027 at 09:00 (UK time)" in header
+    assert "4 February 2027 at 9am (UK time)" in header
     assert "No child-level detail: references and counts only." in header
     assert 'are shown as "<5".' in header
     assert '"<5" means fewer than 5' in header
@@ -328,7 +328,7 @@ def test_it_heads_the_page_like_a_board_paper(html: str) -> None:
     for text in (
         "<h1>Case Resolution Protocol report</h1>",
         "2026-27 (1 April 2026 to 31 March 2027)",
-        "Thursday 4 February 2027 at 09:00 (UK time)",
+        "4 February 2027 at 9am (UK time)",
         "No child-level detail: references and counts only.",
         "Publishable: counts of 1 to 4, and any figure that would reveal one, are shown as",
     ):

@@ -84,7 +84,7 @@ def test_it_lists_a_new_challenge_as_waiting_for_the_responder(
     assert reference in lists["open"]
     assert reference not in lists["overdue"]
     assert "Ashcombe Primary School" in lists["waiting"]  # the other organisation
-    assert "14 December 2026 at 5:00pm" in lists["waiting"]  # due, five working days on
+    assert "14 December 2026 at 5pm" in lists["waiting"]  # due, five working days on
 
 
 def test_it_lists_a_new_challenge_as_open_but_not_waiting_for_the_raiser(
@@ -250,7 +250,7 @@ def test_it_shows_the_whole_record_to_a_party(site: tuple[Web, FastAPI]) -> None
         assert PRIVACY_MARKERS[marker] in page
     assert "1: Practitioner to practitioner" in page
     assert "4 Specialist" in page and "2 Early Help" in page
-    assert "14 December 2026 at 5:00pm" in page  # response due
+    assert "14 December 2026 at 5pm" in page  # response due
     assert "Challenge raised" in page  # the chronology
 
 

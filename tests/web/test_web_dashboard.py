@@ -194,7 +194,7 @@ def test_it_shows_the_headline_figures_of_the_financial_year_so_far(story: Story
     assert page.status_code == 200
     assert page.headers["cache-control"] == "no-store"
     assert "2026-27 (1 April 2026 to 31 March 2027)" in page.text
-    assert "29 December 2026 at 10:00am" in page.text
+    assert "29 December 2026 at 10am" in page.text
     assert _headlines(page.text) == {
         "Open now": "2",
         "Overdue now": "1",
@@ -242,9 +242,9 @@ def test_it_lists_the_open_challenges_with_links_and_the_overdue_flag(story: Sto
     # Due Mon 12 Oct 17:00 (5 working days after Mon 5 Oct). Working days after 12 Oct up to
     # Tue 29 Dec: 14 in October, 21 in November, 18 in December to Thu 24, then Tue 29 (Fri 25
     # and Mon 28 Dec are bank holidays): 54.
-    assert "12 October 2026 at 5:00pm" in rows[story.overdue]
+    assert "12 October 2026 at 5pm" in rows[story.overdue]
     assert "Overdue</strong> by 54 working days" in rows[story.overdue]
-    assert "6 January 2027 at 5:00pm" in rows[story.today]  # Tue 29 Dec + 5 working days
+    assert "6 January 2027 at 5pm" in rows[story.today]  # Tue 29 Dec + 5 working days
     assert "Overdue</strong>" not in rows[story.today]
     for row in rows.values():
         assert "Ashcombe Primary School" in row and "Devon Front Door" in row

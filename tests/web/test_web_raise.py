@@ -177,7 +177,7 @@ def test_it_confirms_with_the_reference_and_the_due_date(raising: Raising) -> No
     done = raising.client.get(raising.post("/raise/check", {}).headers["location"])
     assert done.status_code == 200
     assert "govuk-panel--confirmation" in done.text and "DSCP-2026-00001" in done.text
-    assert "14 December 2026 at 5:00pm" in done.text  # 5 working days after Monday 7 December
+    assert "14 December 2026 at 5pm" in done.text  # 5 working days after Monday 7 December
     assert 'href="/challenges/DSCP-2026-00001"' in done.text
     assert "We have emailed Alex Social Worker at Devon Front Door" in done.text
 

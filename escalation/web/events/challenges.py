@@ -19,7 +19,7 @@ from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 
 from escalation.casework.models import Challenge
 from escalation.casework.views import chronology_export, current_due
-from escalation.rules.dates import uk_datetime
+from escalation.rules.dates import day_words, uk_datetime
 from escalation.rules.states import Event, Status, is_open
 from escalation.web import store_challenges
 from escalation.web.auth import Principal, require_user
@@ -193,7 +193,7 @@ def _page(reading: Reading, request: Request) -> dict[str, Any]:
 
 
 def _uk_day(iso: str | None) -> str | None:
-    return date.fromisoformat(iso).strftime("%-d %B %Y") if iso else None
+    return day_words(date.fromisoformat(iso)) if iso else None
 
 
 def _known_done(request: Request) -> bool:

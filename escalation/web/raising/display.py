@@ -15,6 +15,7 @@ from typing import Any
 from markupsafe import Markup, escape
 
 from escalation.errors import InvalidInput
+from escalation.rules.dates import day_words
 from escalation.rules.model import Category, OnLapse, Protocol
 from escalation.rules.registry import ProtocolRegistry
 from escalation.web.auth import Principal
@@ -203,7 +204,7 @@ def _answer_texts(answers: Answers, registry: ProtocolRegistry) -> dict[str, str
     texts.update(
         partnership=protocol.partnership_name,
         category=CATEGORY_LABELS[Category(answers["category"])][0],
-        decision_date=date.fromisoformat(decided).strftime("%-d %B %Y") if decided else "Not given",
+        decision_date=day_words(date.fromisoformat(decided)) if decided else "Not given",
         need_raiser_view=_need_text(protocol, answers["need_raiser_view"]),
         need_decision=_need_text(protocol, answers["need_decision"]),
         urgent="Yes" if answers["urgent"] else "No",
