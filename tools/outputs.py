@@ -4,6 +4,7 @@ alter it (a move of modules, a refactor).
     python tools/outputs.py capture DIR [TEST...]  # what the tests render + the demo report
     python tools/outputs.py compare A B   # exit 0 when identical (after masking one-off tokens)
     python tools/outputs.py compare --times A B  # also mask times of day (tests on the real clock)
+    python tools/outputs.py compare --old-dates A B  # A's dates reworded as B's first (see below)
 
 What is captured: every Jinja2 rendering made while the tests run (every email kind under every
 protocol, every page state the web and browser tests visit, the HTML report), keyed by test file
@@ -47,6 +48,34 @@ TIME_MASKS = [
     (re.compile(r"\b\d{1,2}(am|pm)\b"), "TIME"),
     (re.compile(r"\bmidday\b|\bmidnight\b"), "TIME"),
 ]
+
+# The date-wording change (issue 12): emails wrote "Monday 4 January 2027 at 17:00", pages
+# "4 January 2027 at 5:00pm"; both now write "4 January 2027 at 5pm". `--old-dates` rewrites
+# the old wordings in A into the new one before comparing, so what is left is anything else
+# that changed. It is applied to A only: a weekday or a 24-hour time still written in B differs.
+_MONTH = "January|February|March|April|May|June|July|August|September|October|November|December"
+_WEEKDAY = "Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday"
+_EMAIL_DATE = re.compile(
+    rf"\b(?:{_WEEKDAY}) (\d{{1,2}} (?:{_MONTH}) \d{{4}}) at (\d{{2}}):(\d{{2}})\b"
+)
+_PAGE_DATE = re.compile(rf"\b(\d{{1,2}} (?:{_MONTH}) \d{{4}}) at (\d{{1,2}}):(\d{{2}})(am|pm)")
+_EMAIL_DAY = re.compile(rf"\b(?:{_WEEKDAY}) (\d{{1,2}} (?:{_MONTH}) \d{{4}})\b")
+
+
+def _clock(hour: int, minute: int) -> str:
+    if minute == 0 and hour in (0, 12):
+        return "midnight" if hour == 0 else "midday"
+    twelve, suffix = hour % 12 or 12, "am" if hour < 12 else "pm"
+    return f"{twelve}{suffix}" if minute == 0 else f"{twelve}:{minute:02d}{suffix}"
+
+
+def new_dates(text: str) -> str:
+    text = _EMAIL_DATE.sub(lambda m: f"{m[1]} at {_clock(int(m[2]), int(m[3]))}", text)
+    text = _PAGE_DATE.sub(
+        lambda m: f"{m[1]} at {_clock(int(m[2]) % 12 + (12 if m[4] == 'pm' else 0), int(m[3]))}",
+        text,
+    )
+    return _EMAIL_DAY.sub(lambda m: m[1], text)
 
 
 def capture(folder: Path, tests: list[str]) -> None:
@@ -112,7 +141,7 @@ def masked(text: str, times: bool = False) -> str:
     return text
 
 
-def compare(a: Path, b: Path, times: bool = False) -> int:
+def compare(a: Path, b: Path, times: bool = False, old_dates: bool = False) -> int:
     left = {p.relative_to(a) for p in a.rglob("*") if p.is_file()}
     right = {p.relative_to(b) for p in b.rglob("*") if p.is_file()}
     problems = 0
@@ -122,7 +151,8 @@ def compare(a: Path, b: Path, times: bool = False) -> int:
             problems += 1
     same = 0
     for path in sorted(left & right):
-        one = masked((a / path).read_text(encoding="utf-8", errors="replace"), times)
+        one = (a / path).read_text(encoding="utf-8", errors="replace")
+        one = masked(new_dates(one) if old_dates else one, times)
         two = masked((b / path).read_text(encoding="utf-8", errors="replace"), times)
         if one == two:
             same += 1
@@ -140,10 +170,12 @@ def main(argv: list[str]) -> int:
     if len(argv) >= 2 and argv[0] == "capture":
         capture(Path(argv[1]), argv[2:])
         return 0
-    if len(argv) == 3 and argv[0] == "compare":
-        return compare(Path(argv[1]), Path(argv[2]))
-    if len(argv) == 4 and argv[:2] == ["compare", "--times"]:
-        return compare(Path(argv[2]), Path(argv[3]), times=True)
+    if len(argv) >= 3 and argv[0] == "compare":
+        flags, paths = set(argv[1:-2]), argv[-2:]
+        if flags <= {"--times", "--old-dates"}:
+            return compare(
+                Path(paths[0]), Path(paths[1]), "--times" in flags, "--old-dates" in flags
+            )
     print(__doc__, file=sys.stderr)
     return 2
 
