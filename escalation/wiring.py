@@ -39,10 +39,22 @@ class Wiring:
         self.signed_links = signed_links
 
     @cached_property
-    def registry(self) -> ProtocolRegistry:
+    def file_registry(self) -> ProtocolRegistry:
+        """The protocol files as they are now (no database needed)."""
         from escalation.rules.registry import load_registry
 
         return load_registry(self.settings.workflows_dir or resources.workflows_dir())
+
+    @cached_property
+    def registry(self) -> ProtocolRegistry:
+        """The files with every pinned version from its copy in the database: what runs."""
+        from escalation.casework.pins import pinned_registry
+        from escalation.casework.recording import real_clock
+        from escalation.rules.registry import load_registry
+
+        folder = self.settings.workflows_dir or resources.workflows_dir()
+        files = load_registry(folder, closure_names=False)  # a pinned copy may supply one
+        return pinned_registry(self._session_factory, files, real_clock())
 
     @cached_property
     def engine(self) -> Engine:
@@ -51,12 +63,21 @@ class Wiring:
         return db.make_engine(self.settings.database_url)
 
     @cached_property
-    def sessions(self) -> sessionmaker[Session]:
+    def _session_factory(self) -> sessionmaker[Session]:
         from escalation.casework import db
 
         if self.check_schema:
             db.require_current_schema(self.engine)
         return db.session_factory(self.engine)
+
+    @property
+    def sessions(self) -> sessionmaker[Session]:
+        """Sessions on the database. The registry (which reads the pinned versions) is built
+        first when the schema is checked: built lazily inside a caller's transaction, it would
+        wait on that transaction's own lock (SQLite's BEGIN IMMEDIATE)."""
+        if self.check_schema:
+            self.registry  # noqa: B018
+        return self._session_factory
 
     @cached_property
     def renderer(self) -> EmailRenderer:

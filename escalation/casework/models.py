@@ -69,6 +69,21 @@ class ReferenceCounter(Base):
     last: Mapped[int] = mapped_column(Integer)
 
 
+class PinnedProtocol(Base):
+    """A protocol version as it was when its first challenge was raised (rules.pinning): every
+    challenge on that version runs from this copy, whatever later happens to the file. Written
+    once, never updated."""
+
+    __tablename__ = "pinned_protocols"
+
+    protocol_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source_file: Mapped[str] = mapped_column(String(255))
+    content: Mapped[str] = mapped_column(Text)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    pinned_at: Mapped[datetime]
+
+
 class Challenge(Base):
     __tablename__ = "challenges"
     __table_args__ = (

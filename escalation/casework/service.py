@@ -16,12 +16,13 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from escalation.casework import intake, store
+from escalation.casework import intake, store, store_pins
 from escalation.casework.intake import RaiseRequest, Resolution
 from escalation.casework.models import Challenge, Organisation
 from escalation.casework.recording import Recorder
 from escalation.errors import InvalidInput, NotFound
 from escalation.rules.model import Protocol
+from escalation.rules.pinning import ProtocolDrifted, refuse_drifted
 from escalation.rules.states import Event
 from escalation.rules.workdays import utc
 
@@ -57,6 +58,7 @@ class Service(Recorder):
         self, session: Session, request: RaiseRequest, now: datetime
     ) -> tuple[Challenge, Protocol, int]:
         protocol = self._protocol_for(request.partnership)
+        refuse_drifted(self.registry, protocol)
         level, reason = intake.start_level(request.start_level, request.start_reason, protocol)
         fields = _raise_fields(request, protocol, now)
         raising = _organisation(session, "raising-org", request.raising_org, request.raising_org_id)
@@ -80,6 +82,14 @@ class Service(Recorder):
         )
         session.add(challenge)
         session.flush()
+        if store_pins.pin(session, protocol, now) != protocol.content_hash:
+            # Pinned meanwhile by another process that read a different file: this one holds a
+            # file edited in place (or its copy from before the edit).
+            raise ProtocolDrifted(
+                f"no new challenge can be raised on {protocol.key}: {protocol.source_file} "
+                "differs from the copy pinned when the version was first used; restart the "
+                "service and run `escalation workflows validate`"
+            )
         return challenge, protocol, level
 
     def _protocol_for(self, partnership: str) -> Protocol:

@@ -79,7 +79,13 @@ class App:
 
     @property
     def registry(self) -> ProtocolRegistry:
+        """What runs: the files with the pinned versions from the database (needs it)."""
         return self.start().registry
+
+    @property
+    def file_registry(self) -> ProtocolRegistry:
+        """The protocol files as they are (no database)."""
+        return self.start().file_registry
 
     @property
     def engine(self) -> Engine:

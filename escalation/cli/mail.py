@@ -32,14 +32,13 @@ def templates_check(app: App) -> None:
     """Render every kind of email for every protocol with sample values; exit 1 on any error."""
     from escalation.mail.emails import KINDS, check_all
 
-    problems = check_all(app.renderer, app.registry.all())
+    protocols = app.file_registry.all()
+    problems = check_all(app.renderer, protocols)
     for problem in problems:
         click.echo(f"error: {problem}", err=True)
     if problems:
         raise SystemExit(1)
-    click.echo(
-        f"ok  {len(KINDS)} kinds of email render for {', '.join(p.key for p in app.registry.all())}"
-    )
+    click.echo(f"ok  {len(KINDS)} kinds of email render for {', '.join(p.key for p in protocols)}")
 
 
 @click.group("emails")

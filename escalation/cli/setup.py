@@ -10,12 +10,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from escalation import resources
 from escalation.cli.app import App, emit_json, instant, pass_app
+
+if TYPE_CHECKING:
+    from escalation.rules.registry import ProtocolRegistry
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -61,21 +64,36 @@ def workflows_group() -> None:
 
 @workflows_group.command("validate")
 @click.argument("files", nargs=-1, type=click.Path(path_type=Path))
+@click.option(
+    "--database/--no-database",
+    "against_database",
+    default=None,
+    help="Compare the files with the versions pinned in the database (default: when the "
+    "configured database has the schema; --database insists, --no-database never looks).",
+)
 @pass_app
-def workflows_validate(app: App, files: tuple[Path, ...]) -> None:
+def workflows_validate(app: App, files: tuple[Path, ...], against_database: bool | None) -> None:
     """Validate protocol files: every problem is listed; exit status 1 if there is any.
 
     With no FILES, validates the configured workflows directory (and its closures.yaml).
+
+    \b
+    A version in use is pinned: the first challenge raised on it stores its content in the
+    database, and every challenge on it runs from that copy. A file edited in place since is
+    reported (the file, the version, how many open challenges are pinned to it) and fails the
+    check: restore it, and save the change as a new version. A pinned version whose file is
+    gone is noted: its challenges run from the stored copy.
     """
     from escalation.casework import sweep
-    from escalation.rules.registry import load_registry
+    from escalation.errors import ProtocolError
+    from escalation.rules.registry import closure_name_problems, load_registry
 
     if files:
-        registry = load_registry(files=list(files))
+        registry = load_registry(files=list(files), closure_names=False)
     else:
         folder = app.settings.workflows_dir or resources.workflows_dir()
         click.echo(f"workflows directory: {folder}")
-        registry = load_registry(folder)
+        registry = load_registry(folder, closure_names=False)
     for protocol in registry.all():
         click.echo(
             f"ok  {protocol.source_file}: {protocol.id} version {protocol.version} "
@@ -83,6 +101,60 @@ def workflows_validate(app: App, files: tuple[Path, ...]) -> None:
         )
     for warning in sweep.coverage_warnings_for(registry, app.now):
         click.echo(f"warning: {warning}", err=True)
+    compared = (
+        None if against_database is False else _pinned_problems(app, registry, against_database)
+    )
+    if compared is None:  # the closures file's names, checked against the files alone
+        problems = closure_name_problems(registry)
+        if problems:
+            raise ProtocolError(problems)
+    if compared:
+        raise SystemExit(1)
+
+
+def _pinned_problems(app: App, files: ProtocolRegistry, insist: bool | None) -> bool | None:
+    """Compare `files` with the pinned copies: True if a file was edited in place, False if
+    none was, None if there is no database to compare with."""
+    from escalation.casework import pins
+
+    where = app.settings.database_url.render_as_string(hide_password=True)
+    missing = _no_schema(app)
+    if missing is not None:
+        if insist:
+            raise click.ClickException(missing)
+        click.echo(f"not compared with pinned versions: {missing}")
+        return None
+    registry = pins.pinned_registry(app.sessions, files, app.now)
+    report = pins.drift_report(app.sessions, registry)
+    edited = [(drift, running) for drift, running in report if drift.edited]
+    for drift, running in report:
+        label = "error" if drift.edited else "note"
+        click.echo(f"{label}: {drift.words(running)}", err=drift.edited)
+    if not edited:
+        click.echo(f"ok  pinned versions in {where} match their files")
+    return bool(edited)
+
+
+def _no_schema(app: App) -> str | None:
+    """Why the configured database cannot be read for pinned versions, or None if it can."""
+    from escalation.casework import db
+    from escalation.errors import EscalationError
+
+    url = app.settings.database_url
+    if url.get_backend_name() == "sqlite" and not Path(url.database or "").is_file():
+        # Looking must not make one: SQLite creates a missing file on connecting.
+        return f"no database at {url.render_as_string(hide_password=True)}"
+    try:
+        db.require_current_schema(app.engine)
+    except EscalationError as exc:
+        return str(exc)
+    return None
+
+
+def _running(app: App) -> ProtocolRegistry:
+    """What runs: the pinned copies in force when there is a database to read them from, and
+    the files as they are otherwise."""
+    return app.registry if _no_schema(app) is None else app.file_registry
 
 
 def _protocol_option(func: F) -> F:
@@ -103,7 +175,17 @@ def workflows_show(app: App, protocol_id: str, version: int | None) -> None:
     """Levels, timescales, contacts and the provenance of every number."""
     from escalation.rules.registry import describe
 
-    click.echo(describe(app.registry.get(protocol_id, version)))
+    registry = _running(app)
+    protocol = registry.get(protocol_id, version)
+    drift = registry.drifts.get((protocol.id, protocol.version))
+    if drift is not None:
+        how = (
+            f"was edited in place after the first challenge was raised on version {drift.version}"
+            if drift.edited
+            else "is no longer in the workflows folder"
+        )
+        click.echo(f"Shown from the copy pinned in the database: {drift.source_file} {how}.\n")
+    click.echo(describe(protocol))
 
 
 @workflows_group.command("diagram")
@@ -113,7 +195,7 @@ def workflows_diagram(app: App, protocol_id: str, version: int | None) -> None:
     """Mermaid text of the state machine, drawn from the transitions machine itself."""
     from escalation.rules.machine import mermaid
 
-    click.echo(mermaid(app.registry.get(protocol_id, version)))
+    click.echo(mermaid(_running(app).get(protocol_id, version)))
 
 
 # -- due -----------------------------------------------------------------------------------------
@@ -150,7 +232,7 @@ def due(
     from escalation.rules.planner import DeadlineKind, plan_stage
     from escalation.rules.workdays import to_local_iso
 
-    protocol = app.registry.get(protocol_id, version)
+    protocol = _running(app).get(protocol_id, version)
     if level not in [lvl.number for lvl in protocol.levels]:
         raise click.BadParameter(
             f"{level} is not a level of {protocol.id} (1–{protocol.top_level})",

@@ -24,6 +24,7 @@ from escalation.rules.reading import (
     join,
     parse_hours,
     read_checked,
+    read_checked_text,
     read_field,
     root_mapping,
     show,
@@ -71,6 +72,11 @@ _PHONE_HINT = "digits, spaces, brackets and hyphens; + allowed first"
 def check_protocol_file(path: Path) -> tuple[Any, list[str]]:
     """The parsed protocol file and every problem in it (build from the data only if none)."""
     return read_checked(path, _check_protocol)
+
+
+def check_protocol_text(name: str, text: str) -> tuple[Any, list[str]]:
+    """As `check_protocol_file`, for a protocol's text held elsewhere (a pinned copy)."""
+    return read_checked_text(name, text, _check_protocol)
 
 
 def check_closures_file(path: Path) -> tuple[Any, list[str]]:

@@ -143,6 +143,10 @@ class Protocol:
     provenance: dict[str, str]  # where each protocol-wide value comes from, by field name
     source: str = ""  # the file's `source`: the document the whole protocol is taken from
     closures: Closures = field(default_factory=Closures)
+    # The version's content as checked (canonical YAML, comments and layout gone) and its
+    # SHA-256: what a challenge pins, so an edit of the file in place is seen (rules.pinning).
+    content: str = field(default="", compare=False, repr=False)
+    content_hash: str = field(default="", compare=False)
 
     @property
     def key(self) -> str:

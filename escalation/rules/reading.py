@@ -199,10 +199,15 @@ def parse_hours(text: str) -> tuple[time, time]:
 def _read_yaml(path: Path, check: Check) -> Any:
     """The parsed file, or `_UNREADABLE` with the reason noted in `check`."""
     try:
-        loader = _Loader(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         check.add("", f"cannot read the file: {exc}")
         return _UNREADABLE
+    return _parse_yaml(text, check)
+
+
+def _parse_yaml(text: str, check: Check) -> Any:
+    loader = _Loader(text)
     try:
         data = loader.get_single_data()
     except yaml.YAMLError as exc:
@@ -248,6 +253,17 @@ def read_checked(path: Path, check_data: Callable[[Check, Any], None]) -> tuple[
     """
     check = Check(path.name)
     data = _read_yaml(path, check)
+    if data is not _UNREADABLE:
+        check_data(check, data)
+    return data, check.problems
+
+
+def read_checked_text(
+    name: str, text: str, check_data: Callable[[Check, Any], None]
+) -> tuple[Any, list[str]]:
+    """As `read_checked`, for text held elsewhere (a pinned copy in the database), named `name`."""
+    check = Check(name)
+    data = _parse_yaml(text, check)
     if data is not _UNREADABLE:
         check_data(check, data)
     return data, check.problems

@@ -21,10 +21,11 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Hashable, Iterable, Mapping, Sequence
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from escalation.errors import NotFound, ProtocolError
 from escalation.resources import workflows_dir
+from escalation.rules.canonical import canonical_text, content_hash
 from escalation.rules.checks import (
     OUTCOME_CHECK_KEYS,
     RISK_KEYS,
@@ -46,6 +47,9 @@ from escalation.rules.model import (
 from escalation.rules.reading import parse_date, parse_hours
 from escalation.rules.workdays import WEEKDAYS, BusinessHours, Closures, Duration
 
+if TYPE_CHECKING:
+    from escalation.rules.pinning import Drift
+
 __all__ = [
     "CLOSURES_FILE",
     "ProtocolRegistry",
@@ -61,7 +65,7 @@ CLOSURES_FILE = "closures.yaml"
 # --- Building the frozen protocol (only from data that passed every check) -------------------
 
 
-def _build_protocol(data: dict[str, Any], path: Path, closures: ClosuresFile | None) -> Protocol:
+def build_protocol(data: dict[str, Any], path: Path, closures: ClosuresFile | None) -> Protocol:
     partnership: str = data["partnership"]
     return Protocol(
         id=data["id"],
@@ -79,6 +83,8 @@ def _build_protocol(data: dict[str, Any], path: Path, closures: ClosuresFile | N
         provenance=_texts(data["provenance"]),
         source=data["source"],
         closures=closures.for_partnership(partnership) if closures else Closures(),
+        content=canonical_text(data),
+        content_hash=content_hash(data),
     )  # fmt: skip
 
 
@@ -133,7 +139,7 @@ def _read_protocol(path: Path, closures: ClosuresFile | None) -> tuple[Protocol 
     data, problems = check_protocol_file(path)
     if problems:
         return None, problems
-    return _build_protocol(data, path, closures), []
+    return build_protocol(data, path, closures), []
 
 
 def load_protocol_file(path: Path, closures: ClosuresFile | None = None) -> Protocol:
@@ -206,6 +212,8 @@ class ProtocolRegistry:
         if problems:
             raise ProtocolError(problems)
         self.closures = closures
+        # Pinned versions whose file was edited in place or removed (rules.pinning.with_pins).
+        self.drifts: dict[tuple[str, int], Drift] = {}
         self._by_id: dict[str, dict[int, Protocol]] = {}
         for protocol in sorted(listed, key=lambda p: (p.id, p.version)):
             self._by_id.setdefault(protocol.id, {})[protocol.version] = protocol
@@ -330,12 +338,14 @@ def _registry_paths(directory: Path | None, files: list[Path] | None) -> list[Pa
 
 
 def load_registry(
-    directory: Path | None = None, files: list[Path] | None = None
+    directory: Path | None = None, files: list[Path] | None = None, closure_names: bool = True
 ) -> ProtocolRegistry:
     """Every protocol in `directory` (default: the shipped workflows) or in `files`.
 
     `closures.yaml` among them is the closures file. Raises ProtocolError listing every
-    problem in every file, and across files.
+    problem in every file, and across files. `closure_names=False` leaves out the check that
+    the closures file names only partnerships of these files, for a caller that adds pinned
+    versions whose files are gone and checks the names after (`closure_name_problems`).
     """
     paths = _registry_paths(directory, files)
     protocol_paths = [path for path in paths if path.name != CLOSURES_FILE]
@@ -345,11 +355,18 @@ def load_registry(
     closures, problems = _load_closures_of(paths)
     protocols, file_problems = _read_protocols(protocol_paths, closures)
     problems += file_problems + _registry_problems(protocols)
-    if closures is not None and not file_problems:
+    if closures is not None and not file_problems and closure_names:
         problems += _closures_problems(CLOSURES_FILE, closures, {p.partnership for p in protocols})
     if problems:
         raise ProtocolError(problems)
     return ProtocolRegistry(protocols, closures)
+
+
+def closure_name_problems(registry: ProtocolRegistry) -> list[str]:
+    """The closures file's partnerships that no protocol of `registry` is for."""
+    if registry.closures is None:
+        return []
+    return _closures_problems(CLOSURES_FILE, registry.closures, set(registry.partnerships()))
 
 
 def _read_protocols(

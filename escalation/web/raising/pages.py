@@ -21,6 +21,7 @@ from escalation.casework.models import Organisation
 from escalation.casework.views import current_due
 from escalation.errors import InvalidInput, NotFound
 from escalation.rules.model import Protocol
+from escalation.rules.pinning import ProtocolDrifted
 from escalation.web import store as store_web
 from escalation.web import store_challenges
 from escalation.web.auth import SESSION_COOKIE, Principal, require_user
@@ -161,6 +162,15 @@ def _raise(raiser: Raiser, answers: Answers) -> str | Failed:
     except (InvalidInput, NotFound) as exc:
         _restore(raiser, answers)
         return Failed(answers, None, [_as_problem(exc)])
+    except ProtocolDrifted:
+        _restore(raiser, answers)
+        paused = InvalidInput(
+            "partnership",
+            "challenges cannot be raised with this partnership just now: its protocol file "
+            "was changed in place and must be corrected by its business manager. Your "
+            "answers are kept: try again later, or phone them if it cannot wait",
+        )
+        return Failed(answers, None, [paused])
     except Exception:
         _restore(raiser, answers)
         raise
