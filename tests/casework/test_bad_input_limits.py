@@ -22,8 +22,10 @@ import pytest
 from sqlalchemy import Engine, text
 
 from escalation import resources
+from escalation.casework import db, directory
 from escalation.casework.service import Service
 from escalation.errors import DurationError, InvalidInput
+from escalation.rules.registry import ProtocolRegistry
 from escalation.rules.workdays import Duration
 from tests.conftest import FIXTURES, FRONT_DOOR, SCHOOL, SCHOOL_DSL, london, raise_request
 
@@ -104,10 +106,13 @@ class Escalation:
 
 
 @pytest.fixture
-def escalation(engine: Engine) -> Escalation:
-    """The database with the directory of personas imported."""
+def escalation(engine: Engine, registry: ProtocolRegistry) -> Escalation:
+    """The database with the directory of personas imported (in this process: what is under test
+    is the command each test runs, and a process per import cost a second and a half a test)."""
     run = Escalation(engine)
-    run.ok("orgs", "import", str(FIXTURES / "directory.csv"))
+    directory.import_csv(
+        db.session_factory(engine), FIXTURES / "directory.csv", registry.partnerships()
+    )
     assert run.rows()["organisations"] == 4
     return run
 
