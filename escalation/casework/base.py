@@ -3,15 +3,19 @@
 Instants are stored in UTC on SQLite and PostgreSQL alike through `UTCDateTime` (SQLite would
 otherwise store whatever offset it is given and hand back naive values). The tables are in
 `models` (the record) and `models_service` (the service's own); importing `models` registers
-both on `Base.metadata`.
+both on `Base.metadata`. `dialect_insert` is the INSERT with ON CONFLICT of the database a session
+is on, which both databases spell alike but SQLAlchemy builds per dialect.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import DateTime, Dialect
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import DeclarativeBase, Session
 from sqlalchemy.types import TypeDecorator
 
 
@@ -41,3 +45,9 @@ class Base(DeclarativeBase):
     """Every table of the package, whichever module defines it, is on `Base.metadata`."""
 
     type_annotation_map = {datetime: UTCDateTime()}  # noqa: RUF012 (SQLAlchemy's own attribute)
+
+
+def dialect_insert(session: Session) -> Callable[[Any], Any]:
+    """`insert` of the session's database, whose statements have `on_conflict_do_nothing` and
+    `on_conflict_do_update` (PostgreSQL's and SQLite's are the same SQL, built apart)."""
+    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert

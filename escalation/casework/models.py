@@ -88,6 +88,8 @@ class Challenge(Base):
     __tablename__ = "challenges"
     __table_args__ = (
         Index("ix_challenges_partnership_state", "partnership", "state"),
+        # The versions in use and the open challenges on each (casework.pins, migration 0009).
+        Index("ix_challenges_protocol_version", "protocol_id", "protocol_version", "state"),
         # The partnership report (report_queries): each index holds the columns one of its
         # queries reads, so PostgreSQL answers it from the index alone (migration 0006). The
         # partial ones have the same condition on both databases.

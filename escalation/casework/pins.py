@@ -45,8 +45,11 @@ def pinned_registry(
                 protocol.source_file,
             )
         copies = store_pins.pinned_copies(session)
-        running = store_pins.open_challenges_by_version(session)
     registry = with_pins(files, copies)
+    if not registry.drifts:  # as on nearly every start: nothing to count
+        return registry
+    with sessions.begin() as session:
+        running = store_pins.open_challenges_by_version(session)
     for key, drift in registry.drifts.items():
         words = drift.words(running.get(key, 0))
         if drift.edited:
@@ -60,6 +63,8 @@ def drift_report(
     sessions: sessionmaker[Session], registry: ProtocolRegistry
 ) -> list[tuple[Drift, int]]:
     """Each drift with the number of open challenges pinned to its version."""
+    if not registry.drifts:
+        return []
     with sessions.begin() as session:
         running = store_pins.open_challenges_by_version(session)
     return [(drift, running.get(key, 0)) for key, drift in sorted(registry.drifts.items())]

@@ -18,10 +18,10 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sqlalchemy import Select, Table, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, selectinload
 
 from escalation.casework import intake
+from escalation.casework.base import dialect_insert
 from escalation.casework.models import (
     Challenge,
     ChronologyEntry,
@@ -65,8 +65,7 @@ def load_challenge_by_id(session: Session, challenge_id: int) -> Challenge:
 
 def next_reference(session: Session, prefix: str, year: int) -> str:
     """The next reference like DSCP-2026-00042; safe when several writers allocate at once."""
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    insert = dialect_insert(session)
     upsert = (
         insert(ReferenceCounter)
         .values(prefix=prefix, year=year, last=1)
@@ -297,8 +296,7 @@ def insert_outbox(session: Session, values: dict[str, Any], batch: Batch | None 
 
 
 def insert_outbox_rows(session: Session, rows: list[dict[str, Any]]) -> None:
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    insert = dialect_insert(session)
     # The table, not the mapped class: a plain executemany, which psycopg pipelines with one
     # parsed statement, rather than one huge multi-row VALUES statement parsed on every batch.
     table: Table = OutboxMessage.__table__  # type: ignore[assignment]

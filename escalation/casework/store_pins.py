@@ -7,9 +7,9 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import func, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from escalation.casework.base import dialect_insert
 from escalation.casework.models import Challenge, PinnedProtocol
 from escalation.rules.model import Protocol
 from escalation.rules.pinning import PinnedCopy
@@ -27,8 +27,7 @@ def pin(session: Session, protocol: Protocol, now: datetime) -> str:
     read from a file (tests, tools) has no content: nothing is pinned for it."""
     if not protocol.content_hash:
         return ""
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    insert = dialect_insert(session)
     session.execute(
         insert(PinnedProtocol)
         .values(

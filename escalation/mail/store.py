@@ -12,10 +12,10 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 
 from sqlalchemy import and_, func, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from escalation.casework.base import dialect_insert
 from escalation.casework.models import Contact, Organisation
 from escalation.casework.models_service import AppSecret, OutboxMessage, OutboxStatus, UsedLink
 from escalation.rules.model import OrgType
@@ -133,8 +133,7 @@ def secret(session: Session, name: str, now: datetime) -> str:
     found = session.get(AppSecret, name)
     if found is not None:
         return found.value
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    insert = dialect_insert(session)
     session.execute(
         insert(AppSecret)
         .values(name=name, value=secrets.token_hex(32), created_at=now)

@@ -18,7 +18,7 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     # Versions already in use are pinned from their files the first time the engine starts on
-    # this schema (casework.store.pin_in_use): a migration cannot read the workflows folder.
+    # this schema (casework.pins.pinned_registry): a migration cannot read the workflows folder.
     op.create_table(
         "pinned_protocols",
         sa.Column("protocol_id", sa.String(length=64), primary_key=True),
