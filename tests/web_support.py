@@ -12,6 +12,7 @@ and pytest turns warnings into errors at collection.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import warnings
 from collections.abc import Callable
@@ -24,7 +25,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from escalation import resources
-from escalation.casework import db, directory
+from escalation.casework import db, directory, store_pins
 from escalation.casework.models import Contact
 from escalation.casework.models_service import OutboxMessage
 from escalation.casework.recording import real_clock
@@ -33,7 +34,7 @@ from escalation.config import Settings
 from escalation.mail.emails import EmailRenderer
 from escalation.mail.links import link_source
 from escalation.mail.outbox import OutboxNotifier
-from escalation.rules.registry import load_registry
+from escalation.rules.registry import ProtocolRegistry, load_registry
 from escalation.web import store as store_web
 from escalation.web.app import create_app
 from escalation.web.auth import SESSION_COOKIE
@@ -77,17 +78,36 @@ USER_EVENTS = (
 
 
 def web_app(
-    engine: Engine, clock: Callable[[], datetime] = real_clock, base_url: str = BASE_URL
+    engine: Engine,
+    clock: Callable[[], datetime] = real_clock,
+    base_url: str = BASE_URL,
+    registry: ProtocolRegistry | None = None,
 ) -> tuple[Web, FastAPI]:
     settings = Settings.from_env({"ESCALATION_BASE_URL": base_url})
     sessions = db.session_factory(engine)
-    registry = load_registry(resources.workflows_dir())
+    registry = registry or load_registry(resources.workflows_dir())
     directory.import_csv(sessions, FIXTURES / "web_directory.csv", registry.partnerships())
     links = link_source(base_url)
     notifier = OutboxNotifier(registry, EmailRenderer(), base_url, links)
     service = Service(sessions, registry, notifier)
     web = Web(settings, sessions, registry, service, FRONTEND, clock)
     return web, create_app(web)
+
+
+def edited_in_place(engine: Engine) -> ProtocolRegistry:
+    """The shipped protocols as read by a process that started after devon.yaml was edited in
+    place: devon@1 is pinned in `engine`'s database as shipped, and this registry holds it with
+    level 2's response due in 10 working days instead of 2 (a new content, a new hash)."""
+    registry = load_registry(resources.workflows_dir())
+    devon = registry.get("devon", 1)
+    with db.session_factory(engine).begin() as session:
+        store_pins.pin(session, devon, real_clock())
+    old = "response_due: 2 working days"
+    assert old in devon.content
+    content = devon.content.replace(old, "response_due: 10 working days")
+    edited = dataclasses.replace(devon, content=content, content_hash="e" * 64)
+    others = [p for p in registry.all() if p.key != devon.key]
+    return ProtocolRegistry([edited, *others], registry.closures)
 
 
 def browser(app: FastAPI) -> TestClient:

@@ -169,15 +169,20 @@ def console_script() -> Path:
 # -- fixtures ------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Cli:
-    """No schema yet: only the commands that need no database work."""
+def make_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Cli:
+    """The CLI on `tmp_path`'s own SQLite file (no schema yet), no other ESCALATION_ setting."""
     for variable in ENV_VARIABLES:
         monkeypatch.delenv(variable, raising=False)
     database = tmp_path / "escalation.db"
     monkeypatch.setenv("ESCALATION_DATABASE_URL", f"sqlite:///{database}")
     monkeypatch.chdir(tmp_path)  # the default ./escalation.db must never be the repo's
     return Cli(CliRunner(), database)
+
+
+@pytest.fixture
+def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Cli:
+    """No schema yet: only the commands that need no database work."""
+    return make_cli(tmp_path, monkeypatch)
 
 
 @pytest.fixture

@@ -11,10 +11,9 @@ import shutil
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
 from escalation.resources import workflows_dir
-from tests.cli.test_cli import ENV_VARIABLES, REF, Cli, raise_args
+from tests.cli.test_cli import REF, Cli, make_cli, raise_args
 from tests.conftest import FIXTURES, SCHOOL_DSL, SOCIAL_WORKER
 
 MONDAY_7_DEC_10AM = "2026-12-07T10:00"
@@ -24,14 +23,10 @@ LEVEL_2_DUE = "2026-12-11T16:00:00+00:00"
 @pytest.fixture
 def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Cli:
     """This test's own SQLite file (no schema yet) and its own copy of the shipped workflows."""
-    for variable in ENV_VARIABLES:
-        monkeypatch.delenv(variable, raising=False)
-    database = tmp_path / "escalation.db"
-    monkeypatch.setenv("ESCALATION_DATABASE_URL", f"sqlite:///{database}")
+    cli = make_cli(tmp_path, monkeypatch)
     monkeypatch.setenv("ESCALATION_WORKFLOWS_DIR", str(tmp_path / "workflows"))
-    monkeypatch.chdir(tmp_path)
     shutil.copytree(workflows_dir(), tmp_path / "workflows")
-    return Cli(CliRunner(), database)
+    return cli
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import re
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -36,6 +37,7 @@ from escalation.casework.models_service import JobRun, OutboxMessage
 from escalation.casework.service import Service
 from escalation.mail.emails import EmailRenderer
 from escalation.mail.outbox import OutboxNotifier
+from escalation.resources import workflows_dir
 from escalation.rules.registry import ProtocolRegistry
 from escalation.rules.workdays import LONDON
 from tests.cli.test_cli import REF, Cli, clean_env, console_script, raise_args
@@ -510,3 +512,35 @@ def test_it_logs_the_schedule_when_the_worker_starts(
         r"digest_days=daily mailer=file next_digest=\S+T06:15:00\+0[01]:00",
         stderr,
     ), stderr
+
+
+def test_it_logs_a_protocol_file_edited_in_place_when_the_worker_starts(
+    raised: Cli, worker_env: dict[str, str], tmp_path: Path
+) -> None:
+    folder = tmp_path / "workflows"
+    shutil.copytree(workflows_dir(), folder)  # the challenge was raised on the shipped devon@1
+    devon = folder / "devon.yaml"
+    old = "    response_due: 2 working days\n"
+    assert devon.read_text().count(old) == 1
+    devon.write_text(devon.read_text().replace(old, "    response_due: 10 working days\n"))
+    process = start_worker(worker_env | {"ESCALATION_WORKFLOWS_DIR": str(folder)}, tmp_path)
+    wait_for_runs(raised.database, process)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=20)
+    assert process.returncode == 0, stderr  # it runs on, from the pinned copy
+    assert re.search(
+        r"ERROR escalation\.casework\.pins: protocols: devon\.yaml: version 1 of devon differs "
+        r"from the copy pinned when it was first used \(1 open challenge pinned to it keep the "
+        r"pinned copy\)",
+        stderr,
+    ), stderr
+    # The sweep lapsed level 1 at 17:05 on Monday 14 December and opened level 2 on the pinned
+    # copy: 2 working days after the 14th is Wednesday 16 December, 17:00 GMT (the edited file's
+    # 10 would be Wednesday 30 December: 25 and 28 December are bank holidays).
+    assert re.search(r"job=sweep ok=true claimed=3 applied=1 ", stderr), stderr
+    with closing(sqlite3.connect(raised.database)) as connection:
+        due = connection.execute(
+            "SELECT d.due_at FROM deadlines d JOIN stages s ON s.id = d.stage_id "
+            "WHERE s.seq = 2 AND d.kind = 'response_due'"
+        ).fetchall()
+    assert [row[0][:16] for row in due] == ["2026-12-16 17:00"]

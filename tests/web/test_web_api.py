@@ -18,7 +18,14 @@ from escalation.casework import store
 from escalation.web import store as store_web
 from escalation.web.context import Web
 from tests.conftest import FRONT_DOOR, SCHOOL, london
-from tests.web_support import USER_EVENTS, TestClient, browser, minimal_event_body, web_app
+from tests.web_support import (
+    USER_EVENTS,
+    TestClient,
+    browser,
+    edited_in_place,
+    minimal_event_body,
+    web_app,
+)
 
 OTHER_SCHOOL = "Bramble Academy"
 DEVON_UNIT = "Devon SCP Business Unit"
@@ -317,6 +324,27 @@ def test_it_refuses_a_bad_raise_with_422_naming_the_field(
     assert refused.status_code == 422, refused.text
     assert [p["field"] for p in refused.json()["problems"]] == [field]
     assert api.get(SCHOOL, "/challenges", status="all").json()["total"] == 0
+
+
+def test_it_answers_503_while_the_protocol_is_edited_in_place_and_writes_nothing(
+    engine: Engine,
+) -> None:
+    clock = [london("2026-12-07 10:00")]
+    web, app = web_app(engine, clock=lambda: clock[0], registry=edited_in_place(engine))
+    api = Api(web, browser(app), clock)
+    refused = api.post(SCHOOL, "/challenges", challenge_body())
+    assert refused.status_code == 503, refused.text
+    assert refused.headers["retry-after"] == "3600"
+    detail = refused.json()["detail"]
+    assert detail.startswith("challenges cannot be raised with this partnership just now")
+    assert "devon" not in detail  # neither the file's name nor the server's paths
+    assert api.get(SCHOOL, "/challenges", status="all").json()["total"] == 0
+    plymouth = api.post(
+        SCHOOL,
+        "/challenges",
+        challenge_body(partnership="plymouth", responding_org="Plymouth Gateway"),
+    )
+    assert plymouth.status_code == 201, plymouth.text  # another partnership's protocol runs on
 
 
 def test_it_raises_for_a_child_of_another_partnership(api: Api) -> None:

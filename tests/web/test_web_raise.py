@@ -23,6 +23,7 @@ from tests.web_support import (
     TestClient,  # imported there with starlette's httpx warning silenced
     browser,
     csrf,
+    edited_in_place,
     sign_in_as,
     web_app,
 )
@@ -358,3 +359,21 @@ def test_it_forgets_a_half_raised_challenge_on_sign_out(raising: Raising) -> Non
     assert raising.post("/sign-out", {}).status_code == 200
     with raising.web.sessions() as session:
         assert session.scalar(select(func.count()).select_from(RaiseDraft)) == 0
+
+
+def test_it_keeps_the_answers_and_says_why_when_the_protocol_was_edited_in_place(
+    engine: Engine,
+) -> None:
+    web, app = web_app(engine, clock=lambda: NOW, registry=edited_in_place(engine))
+    with browser(app) as client:
+        sign_in_as(web, client, SCHOOL_DSL_EMAIL)
+        raising = Raising(web, client, csrf(client, "/raise"))
+        _walk(raising)
+        page = raising.post("/raise/check", {})
+        assert page.status_code == 400
+        assert _error_hrefs(page.text) == ["/raise/partnership#partnership"]
+        assert "challenges cannot be raised with this partnership just now" in page.text
+        assert "must be corrected by its business manager" in page.text
+        assert "devon.yaml" not in page.text  # the server's files are not the school's to read
+        assert _challenges(web) == []
+        assert raising.client.get("/raise/check").status_code == 200  # the answers are kept

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.security import HTTPBearer
 
 from escalation.casework import store
@@ -21,6 +21,7 @@ from escalation.casework.intake import RaiseRequest
 from escalation.casework.models import Challenge
 from escalation.casework.views import chronology_rows
 from escalation.errors import EscalationError, InvalidInput, NotFound
+from escalation.rules.pinning import ProtocolDrifted
 from escalation.rules.states import Status, split_state
 from escalation.web import store_challenges
 from escalation.web.api import events as api_events
@@ -57,7 +58,21 @@ router = APIRouter(
         422: {"model": m.InvalidProblem, "description": "A field is missing or wrong"},
     },
 )
-RAISED_RESPONSES: Responses = {201: {"headers": {"Location": {"schema": {"type": "string"}}}}}
+RAISED_RESPONSES: Responses = {
+    201: {"headers": {"Location": {"schema": {"type": "string"}}}},
+    503: {
+        "description": "Raising with this partnership is paused (its protocol file was changed "
+        "in place and must be corrected by its business unit); try again later",
+        "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+    },
+}
+# Not the file's name or the server's paths: those are the business unit's to read, in the log
+# and in `escalation workflows validate`.
+PAUSED = (
+    "challenges cannot be raised with this partnership just now: its protocol was changed in "
+    "place and must be corrected by its business unit; try again later, or phone them if it "
+    "cannot wait"
+)
 # Who owes the next move in each status (PROTOCOL.md §3); paused and resolved wait on nobody.
 WAITING_ON = {
     Status.AWAITING_RESPONSE: Side.RESPONDER,
@@ -222,6 +237,10 @@ def raise_challenge(
         # The service names the option: "responding-org: no organisation named …".
         field, _, problem = str(exc).partition(": ")
         raise invalid(_responding(InvalidInput(field, problem), by_id)) from None
+    except ProtocolDrifted:
+        raise HTTPException(
+            status_code=503, detail=PAUSED, headers={"Retry-After": "3600"}
+        ) from None
     except EscalationError as exc:
         raise invalid(InvalidInput("body", str(exc))) from None
     response.headers["Location"] = f"{router.prefix}/challenges/{reference}"
