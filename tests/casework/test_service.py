@@ -303,6 +303,30 @@ def test_it_keeps_level_4_overdue_with_at_most_three_overdue_reminders(service: 
     assert view(service, ref)["state"] == "level_4.responded"
 
 
+def test_overdue_reminders_count_from_when_a_late_sweep_applied_the_lapse(
+    service: Service,
+) -> None:
+    """workflows/README.md, "When things fire": from the sweep moment of the lapse."""
+    ref = service.raise_challenge(
+        raise_request(start_level=4, start_reason="Two earlier challenges unanswered"),
+        MONDAY_7_DEC_10AM,
+    )  # due Mon 21 Dec 17:00; the worker was stopped until Wed 23 Dec 09:05
+    for day in ("2026-12-23", "2026-12-24", "2026-12-29", "2026-12-30", "2026-12-31"):
+        sweep.run_once(service, london(f"{day} 09:05"))
+    for day in ("2027-01-04", "2027-01-05", "2027-01-06"):
+        sweep.run_once(service, london(f"{day} 09:05"))
+    lapse = [e for e in entries(service, ref) if e.event == "lapse"]
+    assert [e.occurred_at.isoformat() for e in lapse] == ["2026-12-23T09:05:00+00:00"]
+    # 2 working days after Wed 23 Dec: Thu 24 (1), Tue 29 (2); after the 29th: Thu 31; after
+    # the 31st: Mon 4 (1), Tue 5 Jan (2). Each at opening, applied by the 09:05 sweep.
+    overdue = [e for e in entries(service, ref) if e.event == "overdue"]
+    assert [e.occurred_at.isoformat() for e in overdue] == [
+        "2026-12-29T09:05:00+00:00",
+        "2026-12-31T09:05:00+00:00",
+        "2027-01-05T09:05:00+00:00",
+    ]
+
+
 def test_it_refuses_an_effective_time_before_the_last_chronology_entry(service: Service) -> None:
     ref = service.raise_challenge(raise_request(), MONDAY_7_DEC_10AM)
     with pytest.raises(InvalidInput, match=r"now: .* is before the last entry"):
