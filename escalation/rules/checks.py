@@ -15,7 +15,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from escalation.rules.model import OnLapse, Role
+from escalation.rules.model import FORMATS, TO_CONFIRM, OnLapse, Role
 from escalation.rules.reading import (
     MAX_NUMBER,
     Check,
@@ -41,6 +41,7 @@ TOP_KEYS = (
     "levels_of_need", "raiser_decision_reminder", "outcome_check", "provenance",
     "immediate_risk", "levels",
 )  # fmt: skip
+TOP_OPTIONAL_KEYS = ("format",)
 TOP_NEEDS_PROVENANCE = (
     "business_hours", "levels_of_need", "raiser_decision_reminder", "outcome_check",
 )  # fmt: skip
@@ -88,12 +89,25 @@ def check_closures_file(path: Path) -> tuple[Any, list[str]]:
 
 
 def _check_protocol(check: Check, data: Any) -> None:
-    top = root_mapping(check, data, TOP_KEYS)
+    top = root_mapping(check, data, TOP_KEYS, TOP_OPTIONAL_KEYS)
     if top is None:
         return
+    fmt = read_field(check, top, "", "format", _check_format) if "format" in top else 1
+    if fmt is None:
+        return  # a format this engine does not read: its other problems would mislead
     for key, reader in _TOP_READERS.items():
         read_field(check, top, "", key, reader)
-    _check_provenance(check, top, "", TOP_NEEDS_PROVENANCE, forbidden=(SOURCE_KEY,))
+    if "levels" in top:
+        _check_levels(check, top["levels"], "levels", fmt)
+    _check_provenance(check, top, "", TOP_NEEDS_PROVENANCE, fmt, forbidden=(SOURCE_KEY,))
+
+
+def _check_format(check: Check, value: Any, where: str) -> int | None:
+    if isinstance(value, int) and not isinstance(value, bool) and value in FORMATS:
+        return value
+    formats = " or ".join(str(f) for f in FORMATS)
+    check.add(where, f"{show(value)} is not a format this engine reads ({formats})")
+    return None
 
 
 def _pattern(pattern: re.Pattern[str], explain: str) -> Reader:
@@ -184,7 +198,7 @@ def _check_phone(check: Check, value: Any, where: str) -> None:
 
 
 def _check_provenance(
-    check: Check, data: Mapping[Any, Any], where: str, needed: Sequence[str],
+    check: Check, data: Mapping[Any, Any], where: str, needed: Sequence[str], fmt: int,
     forbidden: Sequence[str] = (),
 ) -> None:  # fmt: skip
     """Every present field in `needed` has a source; every entry names a present field."""
@@ -193,24 +207,69 @@ def _check_provenance(
     if entries is None:
         return
     fields = [key for key in data if key != "provenance" and key not in forbidden]
-    for key, text in entries.items():
-        if key in fields:
-            check.text(text, join(path, key))
-        else:
+    for key, entry in entries.items():
+        if key not in fields:
             message = f'there is no field "{key}" here to give a source for'
             check.add(join(path, key), message + did_you_mean(key, fields))
+        elif fmt == 1 and isinstance(entry, dict):
+            check.add(join(path, key), _FORMAT_2_ENTRY)
+        elif fmt == 1:
+            check.text(entry, join(path, key))
+        else:
+            _check_structured_provenance(check, entry, join(path, key))
     for key in needed:
         if key in data and key not in entries:
-            check.add(join(path, key), _NO_SOURCE)
+            check.add(join(path, key), _NO_SOURCE if fmt == 1 else _NO_SOURCE_2)
 
 
 _NO_SOURCE = 'missing: say where the value comes from, or "default — confirm with the partnership"'
+_NO_SOURCE_2 = "missing: give its `source` (document, section, address) or `status: to confirm`"
+_FORMAT_2_ENTRY = (
+    "must be text in a file of format 1; a `source:` or `status:` entry is format 2: put "
+    "`format: 2` at the top of the file (workflows/README.md, Moving a file to format 2)"
+)
+PROVENANCE_KEYS = ("source", "status", "note")
+SOURCE_KEYS = ("document",)
+SOURCE_OPTIONAL_KEYS = ("section", "address")
+_ADDRESS = re.compile(r"^https?://[^\s/]+\.[^\s]+$")
+
+
+def _check_structured_provenance(check: Check, value: Any, where: str) -> None:
+    """Format 2: `source: {document, section, address}` and/or `status: to confirm`, and an
+    optional `note`; never neither."""
+    entry = check.mapping(value, where, (), PROVENANCE_KEYS)
+    if entry is None:
+        return
+    if "source" not in entry and "status" not in entry:
+        check.add(where, _NO_SOURCE_2.removeprefix("missing: "))
+    if "status" in entry and entry["status"] != TO_CONFIRM:
+        check.add(
+            join(where, "status"),
+            f'{show(entry["status"])} is not a status: the only one is "{TO_CONFIRM}" (a value '
+            "with a source needs none)",
+        )
+    read_field(check, entry, where, "note", Check.text)
+    read_field(check, entry, where, "source", _check_source)
+
+
+def _check_source(check: Check, value: Any, where: str) -> None:
+    source = check.mapping(value, where, SOURCE_KEYS, SOURCE_OPTIONAL_KEYS)
+    if source is None:
+        return
+    for key in (*SOURCE_KEYS, "section"):
+        read_field(check, source, where, key, Check.text)
+    address = read_field(check, source, where, "address", Check.text)
+    if address is not None and not _ADDRESS.fullmatch(address.strip()):
+        check.add(
+            join(where, "address"),
+            f"{show(address)} is not a web address like https://www.example.gov.uk/protocol.pdf",
+        )
 
 
 # --- Checking levels -------------------------------------------------------------------------
 
 
-def _check_levels(check: Check, value: Any, where: str) -> None:
+def _check_levels(check: Check, value: Any, where: str, fmt: int) -> None:
     levels = check.items(value, where)
     if levels is None:
         return
@@ -220,7 +279,7 @@ def _check_levels(check: Check, value: Any, where: str) -> None:
     numbers = _level_numbers(check, levels, where)
     top = max(numbers.values(), default=0)
     for index, raw in enumerate(levels):
-        _check_level(check, raw, f"{where}[{index}]", numbers.get(index) == top)
+        _check_level(check, raw, f"{where}[{index}]", numbers.get(index) == top, fmt)
 
 
 def _level_numbers(check: Check, levels: list[Any], where: str) -> dict[int, int]:
@@ -241,7 +300,7 @@ def _level_numbers(check: Check, levels: list[Any], where: str) -> dict[int, int
     return numbers
 
 
-def _check_level(check: Check, value: Any, where: str, is_last: bool) -> None:
+def _check_level(check: Check, value: Any, where: str, is_last: bool, fmt: int) -> None:
     data = check.mapping(value, where, LEVEL_KEYS, LEVEL_OPTIONAL_KEYS)
     if data is None:
         return
@@ -253,7 +312,7 @@ def _check_level(check: Check, value: Any, where: str, is_last: bool) -> None:
         _check_timescales(check, data, where, prefix)
     on_lapse = read_field(check, data, where, "on_lapse", _check_on_lapse)
     _check_lapse(check, data, where, on_lapse, is_last)
-    _check_provenance(check, data, where, LEVEL_NEEDS_PROVENANCE)
+    _check_provenance(check, data, where, LEVEL_NEEDS_PROVENANCE, fmt)
 
 
 def _check_roles(check: Check, value: Any, where: str) -> None:
@@ -367,8 +426,7 @@ _TOP_READERS: dict[str, Reader] = {
     "raiser_decision_reminder": Check.duration,
     "outcome_check": _check_outcome_check,
     "immediate_risk": _check_immediate_risk,
-    "levels": _check_levels,
-}
+}  # then "levels", read with the file's format
 
 
 # --- The closures file -----------------------------------------------------------------------

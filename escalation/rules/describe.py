@@ -1,8 +1,8 @@
 """The text of `escalation workflows show ID`: a protocol described for a person to check.
 
 Owns `describe(protocol)`: every value in words with its provenance, level by level, the
-immediate-risk contacts, and at the end the values whose provenance still says "default", to be
-confirmed with the partnership.
+immediate-risk contacts, and at the end the values still to be confirmed with the partnership
+(format 1: provenance text beginning "default"; format 2: `status: to confirm`).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import time
 from typing import TypeVar
 
-from escalation.rules.model import Level, OnLapse, OverdueReminders, Protocol
+from escalation.rules.model import Level, OnLapse, OverdueReminders, Protocol, Provenance
 from escalation.rules.workdays import WEEKDAYS, BusinessHours, Duration
 
 _T = TypeVar("_T")
@@ -31,10 +31,12 @@ def describe(protocol: Protocol) -> str:
     return "\n\n".join("\n".join(lines) for lines in sections) + "\n"
 
 
-def _with_source(label: str, value: str, provenance: Mapping[str, str], key: str) -> list[str]:
+def _with_source(
+    label: str, value: str, provenance: Mapping[str, Provenance], key: str
+) -> list[str]:
     lines = [f"  {label}: {value}"]
     if key in provenance:
-        lines.append(f"      provenance: {provenance[key]}")
+        lines.append(f"      provenance: {provenance[key].text}")
     return lines
 
 
@@ -46,7 +48,16 @@ def _describe_header(protocol: Protocol) -> list[str]:
         f"  Partnership: {protocol.partnership}; challenge references look like "
         f"{protocol.reference_prefix}-2026-00042",
         f"  Source: {protocol.source or 'not recorded'}",
+        _FORMATS[protocol.format],
     ]
+
+
+_FORMATS = {
+    1: "  File format 1: each provenance is free text, and a value is to confirm when its text "
+    'begins with "default". Format 2 gives each a `source` or `status: to confirm` of its own '
+    "(workflows/README.md, Moving a file to format 2).",
+    2: "  File format 2: each value has a source, or is marked to confirm.",
+}
 
 
 def _describe_calendar(protocol: Protocol) -> list[str]:
@@ -187,18 +198,18 @@ _TOP_VALUES: dict[str, Callable[[Protocol], str]] = {
 
 
 def _to_confirm(protocol: Protocol) -> list[tuple[str, str, str]]:
-    """(what, value, provenance) for every value whose provenance starts with "default"."""
+    """(what, value, provenance) for every value still to confirm (Provenance.to_confirm)."""
     found = [
-        (key.replace("_", " "), _value_of(_TOP_VALUES, key, protocol), text)
-        for key, text in protocol.provenance.items()
+        (key.replace("_", " "), _value_of(_TOP_VALUES, key, protocol), entry)
+        for key, entry in protocol.provenance.items()
     ]
     for level in protocol.levels:
         label = f"level {level.number} "
         found += [
-            (label + key.replace("_", " "), _value_of(_LEVEL_VALUES, key, level), text)
-            for key, text in level.provenance.items()
+            (label + key.replace("_", " "), _value_of(_LEVEL_VALUES, key, level), entry)
+            for key, entry in level.provenance.items()
         ]
-    return [item for item in found if item[2].strip().lower().startswith("default")]
+    return [(what, value, entry.text) for what, value, entry in found if entry.to_confirm]
 
 
 def _value_of(shown: Mapping[str, Callable[[_T], str]], key: str, item: _T) -> str:

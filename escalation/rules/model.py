@@ -94,6 +94,52 @@ class OverdueReminders:
     max: int
 
 
+FORMATS = (1, 2)  # the protocol file formats this engine reads (workflows/README.md)
+TO_CONFIRM = "to confirm"  # format 2's `status` of a value not yet confirmed by the partnership
+
+
+@dataclass(frozen=True)
+class Source:
+    """The published text a value is taken from (format 2)."""
+
+    document: str
+    section: str = ""
+    address: str = ""  # an http(s) address where the document can be read
+
+    def words(self) -> str:
+        section = f", {self.section}" if self.section else ""
+        address = f" <{self.address}>" if self.address else ""
+        return f"{self.document}{section}{address}"
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Where one value of a protocol comes from, and whether the partnership must confirm it.
+
+    Format 1 files give free text, and a value is to confirm when that text begins with
+    "default", as they always have been read. Format 2 files give `source` and/or
+    `status: to confirm`, and only that field decides."""
+
+    text: str  # in words, as `workflows show` prints it
+    to_confirm: bool
+    source: Source | None = None
+    note: str = ""
+
+    @classmethod
+    def of_text(cls, text: str) -> Provenance:
+        """A format 1 entry."""
+        return cls(text, text.strip().lower().startswith("default"))
+
+    @classmethod
+    def structured(cls, source: Source | None, to_confirm: bool, note: str = "") -> Provenance:
+        """A format 2 entry (checked: it has a source, or is to confirm, or both)."""
+        parts = [f"{TO_CONFIRM} with the partnership"] if to_confirm else []
+        if source is not None:
+            parts.append(("suggested by " if to_confirm else "") + source.words())
+        text = "; ".join(parts) + (f" — {note}" if note else "")
+        return cls(text, to_confirm, source, note)
+
+
 @dataclass(frozen=True)
 class Level:
     number: int
@@ -105,7 +151,7 @@ class Level:
     urgent: Timescales
     on_lapse: OnLapse
     overdue_reminders: OverdueReminders | None
-    provenance: dict[str, str]
+    provenance: dict[str, Provenance]
 
     def timescales(self, urgent: bool) -> Timescales:
         return self.urgent if urgent else self.normal
@@ -140,8 +186,9 @@ class Protocol:
     raiser_decision_reminder: Duration
     outcome_check: OutcomeCheck
     immediate_risk: tuple[RiskContact, ...]
-    provenance: dict[str, str]  # where each protocol-wide value comes from, by field name
+    provenance: dict[str, Provenance]  # where each protocol-wide value comes from, by field
     source: str = ""  # the file's `source`: the document the whole protocol is taken from
+    format: int = 1  # the file's `format:` (1 when it has none)
     closures: Closures = field(default_factory=Closures)
     # The version's content as checked (canonical YAML, comments and layout gone) and its
     # SHA-256: what a challenge pins, so an edit of the file in place is seen (rules.pinning).

@@ -34,14 +34,17 @@ from escalation.rules.checks import (
 )
 from escalation.rules.describe import describe
 from escalation.rules.model import (
+    TO_CONFIRM,
     ClosuresFile,
     Level,
     OnLapse,
     OutcomeCheck,
     OverdueReminders,
     Protocol,
+    Provenance,
     RiskContact,
     Role,
+    Source,
     Timescales,
 )
 from escalation.rules.reading import parse_date, parse_hours
@@ -67,6 +70,7 @@ CLOSURES_FILE = "closures.yaml"
 
 def build_protocol(data: dict[str, Any], path: Path, closures: ClosuresFile | None) -> Protocol:
     partnership: str = data["partnership"]
+    fmt: int = data.get("format", 1)
     return Protocol(
         id=data["id"],
         version=data["version"],
@@ -75,13 +79,14 @@ def build_protocol(data: dict[str, Any], path: Path, closures: ClosuresFile | No
         reference_prefix=data["reference_prefix"],
         source_file=path.name,
         business_hours=_build_hours(data["business_hours"]),
-        levels=tuple(sorted((_build_level(raw) for raw in data["levels"]), key=_number)),
+        levels=tuple(sorted((_build_level(raw, fmt) for raw in data["levels"]), key=_number)),
         levels_of_need=dict(sorted(data["levels_of_need"].items())),
         raiser_decision_reminder=Duration.parse(data["raiser_decision_reminder"]),
         outcome_check=OutcomeCheck(*(_durations(data["outcome_check"], OUTCOME_CHECK_KEYS))),
         immediate_risk=tuple(RiskContact(**_pick(c, RISK_KEYS)) for c in data["immediate_risk"]),
-        provenance=_texts(data["provenance"]),
+        provenance=_provenance(data["provenance"], fmt),
         source=data["source"],
+        format=fmt,
         closures=closures.for_partnership(partnership) if closures else Closures(),
         content=canonical_text(data),
         content_hash=content_hash(data),
@@ -100,15 +105,24 @@ def _number(level: Level) -> int:
     return level.number
 
 
-def _texts(entries: Mapping[Any, Any]) -> dict[str, str]:
-    return {str(key): str(value) for key, value in entries.items()}
+def _provenance(entries: Mapping[Any, Any], fmt: int) -> dict[str, Provenance]:
+    if fmt == 1:
+        return {str(key): Provenance.of_text(str(value)) for key, value in entries.items()}
+    return {str(key): _structured(value) for key, value in entries.items()}
+
+
+def _structured(entry: Mapping[str, Any]) -> Provenance:
+    raw = entry.get("source")
+    source = None if raw is None else Source(**{k: str(v).strip() for k, v in raw.items()})
+    note = str(entry.get("note", "")).strip()
+    return Provenance.structured(source, entry.get("status") == TO_CONFIRM, note)
 
 
 def _build_hours(days: Mapping[str, str]) -> BusinessHours:
     return BusinessHours({WEEKDAYS.index(name): parse_hours(text) for name, text in days.items()})
 
 
-def _build_level(data: dict[str, Any]) -> Level:
+def _build_level(data: dict[str, Any], fmt: int) -> Level:
     overdue = data.get("overdue_reminders")
     return Level(
         number=data["level"],
@@ -122,7 +136,7 @@ def _build_level(data: dict[str, Any]) -> Level:
         overdue_reminders=None
         if overdue is None
         else OverdueReminders(Duration.parse(overdue["every"]), overdue["max"]),
-        provenance=_texts(data["provenance"]),
+        provenance=_provenance(data["provenance"], fmt),
     )
 
 

@@ -15,7 +15,7 @@ import yaml
 
 from escalation.errors import NotFound, ProtocolError
 from escalation.resources import templates_dir, workflows_dir
-from escalation.rules.model import OnLapse, Role
+from escalation.rules.model import OnLapse, Provenance, Role
 from escalation.rules.registry import (
     describe,
     load_closures_file,
@@ -110,7 +110,10 @@ def test_it_reads_devon_values_as_written() -> None:
     assert level3.copy_partnership is True
     assert level3.on_lapse is OnLapse.ESCALATE
     assert level3.overdue_reminders is None
-    assert level3.provenance["response_due"].startswith("default — confirm with the partnership")
+    assert level3.provenance["response_due"].text.startswith(
+        "default — confirm with the partnership"
+    )
+    assert level3.provenance["response_due"].to_confirm
 
 
 def test_it_reads_devon_level_4_and_the_protocol_wide_values() -> None:
@@ -146,7 +149,9 @@ def test_it_ships_plymouth_and_torbay_with_unconfirmed_defaults_only(
     protocol = load_registry(WORKFLOWS).for_partnership(partnership)
     assert (protocol.id, protocol.reference_prefix) == (partnership, prefix)
     assert protocol.business_hours.days == {day: (time(9), time(17)) for day in range(5)}
-    assert protocol.provenance["business_hours"] == "default — confirm with the partnership"
+    assert protocol.provenance["business_hours"] == Provenance(
+        "default — confirm with the partnership", to_confirm=True
+    )
     assert [(c.phone, c.source) for c in protocol.immediate_risk] == [
         ("999", "UK emergency number"),
         ("101", "UK police non-emergency number"),
@@ -158,7 +163,7 @@ def test_it_ships_plymouth_and_torbay_with_unconfirmed_defaults_only(
             theirs.urgent,
             theirs.on_lapse,
         )
-        assert all(text.startswith("default") for text in mine.provenance.values())
+        assert all(entry.to_confirm for entry in mine.provenance.values())
 
 
 def test_it_accepts_a_single_level_protocol_with_no_reminders() -> None:
