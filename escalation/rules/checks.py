@@ -56,6 +56,8 @@ LEVEL_NEEDS_PROVENANCE = (
     "acknowledge_due", "response_due", "reminders",
     "urgent_acknowledge_due", "urgent_response_due", "urgent_reminders", "overdue_reminders",
 )  # fmt: skip
+# Format 2: every rule too, not only the numbers (what happens when a level lapses).
+LEVEL_NEEDS_PROVENANCE_2 = (*LEVEL_NEEDS_PROVENANCE, "on_lapse")
 OUTCOME_CHECK_KEYS = ("ask_after", "answer_due", "close_after_reminder")
 OVERDUE_KEYS = ("every", "max")
 RISK_KEYS = ("label", "phone", "hours", "source")
@@ -312,7 +314,8 @@ def _check_level(check: Check, value: Any, where: str, is_last: bool, fmt: int) 
         _check_timescales(check, data, where, prefix)
     on_lapse = read_field(check, data, where, "on_lapse", _check_on_lapse)
     _check_lapse(check, data, where, on_lapse, is_last)
-    _check_provenance(check, data, where, LEVEL_NEEDS_PROVENANCE, fmt)
+    needed = LEVEL_NEEDS_PROVENANCE if fmt == 1 else LEVEL_NEEDS_PROVENANCE_2
+    _check_provenance(check, data, where, needed, fmt)
 
 
 def _check_roles(check: Check, value: Any, where: str) -> None:

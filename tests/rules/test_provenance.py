@@ -149,12 +149,20 @@ def test_it_names_the_field_and_the_problem_of_a_bad_entry(
     assert problems == [problem]
 
 
+def test_format_2_asks_the_source_of_the_lapse_rule_too(tmp_path: Path) -> None:
+    problems = problems_after(tmp_path, lambda d: d["levels"][0]["provenance"].pop("on_lapse"))
+    assert problems == [
+        "format2.yaml: levels[0].provenance.on_lapse: missing: give its `source` (document, "
+        "section, address) or `status: to confirm`"
+    ]
+
+
 def test_it_says_a_structured_entry_needs_format_2(tmp_path: Path) -> None:
     def as_format_1(data: dict[str, Any]) -> None:
         del data["format"]
 
     problems = problems_after(tmp_path, as_format_1)
-    assert len(problems) == 10  # 4 protocol-wide entries and level 1's 6
+    assert len(problems) == 11  # 4 protocol-wide entries and level 1's 7
     assert problems[0] == (
         "format2.yaml: levels[0].provenance.acknowledge_due: must be text in a file of format 1; "
         "a `source:` or `status:` entry is format 2: put `format: 2` at the top of the file "
