@@ -82,6 +82,7 @@ def london(text_value: str) -> datetime:
     return datetime.fromisoformat(text_value).replace(tzinfo=LONDON)
 
 
+@pytest.hookimpl(optionalhook=True)  # `-p no:xdist` runs the suite without it
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
     """`-n auto`: one worker more than the cores this process may use.
 

@@ -25,7 +25,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from escalation import resources
-from escalation.casework import db, directory, store_pins
+from escalation.casework import db, directory, pins, store_pins
 from escalation.casework.models import Contact
 from escalation.casework.models_service import OutboxMessage
 from escalation.casework.recording import real_clock
@@ -85,7 +85,8 @@ def web_app(
 ) -> tuple[Web, FastAPI]:
     settings = Settings.from_env({"ESCALATION_BASE_URL": base_url})
     sessions = db.session_factory(engine)
-    registry = registry or load_registry(resources.workflows_dir())
+    if registry is None:
+        registry = load_registry(resources.workflows_dir())
     directory.import_csv(sessions, FIXTURES / "web_directory.csv", registry.partnerships())
     links = link_source(base_url)
     notifier = OutboxNotifier(registry, EmailRenderer(), base_url, links)
@@ -94,20 +95,32 @@ def web_app(
     return web, create_app(web)
 
 
-def edited_in_place(engine: Engine) -> ProtocolRegistry:
-    """The shipped protocols as read by a process that started after devon.yaml was edited in
-    place: devon@1 is pinned in `engine`'s database as shipped, and this registry holds it with
-    level 2's response due in 10 working days instead of 2 (a new content, a new hash)."""
+def edited_in_place(engine: Engine, started_after_the_pin: bool = True) -> ProtocolRegistry:
+    """The shipped protocols as a web process holds them when devon.yaml was edited in place
+    (level 2's response due in 10 working days instead of 2) after devon@1 was pinned, as
+    shipped, in `engine`'s database.
+
+    started_after_the_pin: the process started after the pin, as every start after the edit
+    does: it runs devon@1 from the pinned copy, knows the file has drifted and refuses a raise
+    on it before writing anything (`rules.pinning.refuse_drifted`). Otherwise it read the
+    edited file before any challenge had pinned the version: it knows of no drift, and the
+    raise is refused when its copy is found to differ from the one pinned meanwhile."""
     registry = load_registry(resources.workflows_dir())
     devon = registry.get("devon", 1)
-    with db.session_factory(engine).begin() as session:
+    sessions = db.session_factory(engine)
+    with sessions.begin() as session:
         store_pins.pin(session, devon, real_clock())
     old = "response_due: 2 working days"
     assert old in devon.content
     content = devon.content.replace(old, "response_due: 10 working days")
     edited = dataclasses.replace(devon, content=content, content_hash="e" * 64)
     others = [p for p in registry.all() if p.key != devon.key]
-    return ProtocolRegistry([edited, *others], registry.closures)
+    files = ProtocolRegistry([edited, *others], registry.closures)
+    if not started_after_the_pin:
+        return files
+    running = pins.pinned_registry(sessions, files, real_clock())
+    assert running.drifts[("devon", 1)].edited
+    return running
 
 
 def browser(app: FastAPI) -> TestClient:

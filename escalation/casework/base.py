@@ -18,6 +18,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import DeclarativeBase, Session
 from sqlalchemy.types import TypeDecorator
 
+from escalation.errors import EscalationError
+
 
 class UTCDateTime(TypeDecorator[datetime]):
     """An aware datetime stored as UTC; naive values are refused on the way in."""
@@ -47,7 +49,14 @@ class Base(DeclarativeBase):
     type_annotation_map = {datetime: UTCDateTime()}  # noqa: RUF012 (SQLAlchemy's own attribute)
 
 
-def dialect_insert(session: Session) -> Callable[[Any], Any]:
+def dialect_insert(
+    session: Session,
+) -> Callable[[Any], postgresql.Insert] | Callable[[Any], sqlite.Insert]:
     """`insert` of the session's database, whose statements have `on_conflict_do_nothing` and
     `on_conflict_do_update` (PostgreSQL's and SQLite's are the same SQL, built apart)."""
-    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    name = session.get_bind().dialect.name
+    if name == "postgresql":
+        return postgresql.insert
+    if name == "sqlite":
+        return sqlite.insert
+    raise EscalationError(f"database {name} is not supported: use PostgreSQL or SQLite")

@@ -54,17 +54,19 @@ class Drift:
         return f"{self.protocol_id}@{self.version}"
 
     def words(self, open_challenges: int) -> str:
-        running = f"{open_challenges} open challenge{'s' if open_challenges != 1 else ''}"
+        one = open_challenges == 1
+        running = f"{open_challenges} open challenge{'' if one else 's'} pinned to it"
         if not self.edited:
             return (
                 f"{self.source_file}: {self.key} is no longer in the workflows folder; "
-                f"{running} pinned to it run from the copy stored when it was first used"
+                f"{running} {'runs' if one else 'run'} from the copy stored when it was first used"
             )
         return (
             f"{self.source_file}: version {self.version} of {self.protocol_id} differs from the "
-            f"copy pinned when it was first used ({running} pinned to it keep the pinned copy). "
-            f"A version in use is never edited in place: restore the file, and save the change "
-            f"as a new version (copy the file, set `version: {self.version + 1}`)"
+            f"copy pinned when it was first used ({running} {'keeps' if one else 'keep'} the "
+            f"pinned copy). A version in use is never edited in place: restore the file, and "
+            f"save the change as a new version (copy the file, set `version: "
+            f"{self.version + 1}`), then restart the web service and the worker"
         )
 
 
@@ -109,5 +111,5 @@ def refuse_drifted(registry: ProtocolRegistry, protocol: Protocol) -> None:
             f"no new challenge can be raised on {drift.key}: {drift.source_file} was edited "
             f"in place after challenges were raised on it. Restore version {drift.version} as "
             f"it was, and save the change as a new version (copy the file, set "
-            f"`version: {drift.version + 1}`)"
+            f"`version: {drift.version + 1}`), then restart the web service and the worker"
         )

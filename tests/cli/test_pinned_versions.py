@@ -84,7 +84,7 @@ def test_validate_names_the_file_the_version_and_the_challenges_pinned_to_it(
     assert "ok  devon.yaml: devon version 1" in result.stdout  # the file itself is valid
     assert (
         "error: devon.yaml: version 1 of devon differs from the copy pinned when it was first "
-        "used (1 open challenge pinned to it keep the pinned copy)"
+        "used (1 open challenge pinned to it keeps the pinned copy)"
     ) in result.stderr
     assert "set `version: 2`" in result.stderr
     # Asked not to look at the database, the files alone pass.

@@ -530,7 +530,7 @@ def test_it_logs_a_protocol_file_edited_in_place_when_the_worker_starts(
     assert process.returncode == 0, stderr  # it runs on, from the pinned copy
     assert re.search(
         r"ERROR escalation\.casework\.pins: protocols: devon\.yaml: version 1 of devon differs "
-        r"from the copy pinned when it was first used \(1 open challenge pinned to it keep the "
+        r"from the copy pinned when it was first used \(1 open challenge pinned to it keeps the "
         r"pinned copy\)",
         stderr,
     ), stderr

@@ -326,11 +326,13 @@ def test_it_refuses_a_bad_raise_with_422_naming_the_field(
     assert api.get(SCHOOL, "/challenges", status="all").json()["total"] == 0
 
 
+@pytest.mark.parametrize("started_after_the_pin", [True, False], ids=["restarted", "racing"])
 def test_it_answers_503_while_the_protocol_is_edited_in_place_and_writes_nothing(
-    engine: Engine,
+    engine: Engine, started_after_the_pin: bool, caplog: pytest.LogCaptureFixture
 ) -> None:
     clock = [london("2026-12-07 10:00")]
-    web, app = web_app(engine, clock=lambda: clock[0], registry=edited_in_place(engine))
+    registry = edited_in_place(engine, started_after_the_pin)
+    web, app = web_app(engine, clock=lambda: clock[0], registry=registry)
     api = Api(web, browser(app), clock)
     refused = api.post(SCHOOL, "/challenges", challenge_body())
     assert refused.status_code == 503, refused.text
@@ -338,6 +340,9 @@ def test_it_answers_503_while_the_protocol_is_edited_in_place_and_writes_nothing
     detail = refused.json()["detail"]
     assert detail.startswith("challenges cannot be raised with this partnership just now")
     assert "devon" not in detail  # neither the file's name nor the server's paths
+    assert "999" in detail  # immediate risk is never a challenge
+    # The business manager reads which file, in the log.
+    assert "raise refused: no new challenge can be raised on devon@1: devon.yaml" in caplog.text
     assert api.get(SCHOOL, "/challenges", status="all").json()["total"] == 0
     plymouth = api.post(
         SCHOOL,
@@ -437,6 +442,11 @@ def test_it_documents_every_endpoint_and_the_bearer_scheme(api: Api) -> None:
         assert set(responses) == {"200", "400", "403", "404", "409", "422"}
     raised = document["paths"]["/api/v1/challenges"]["post"]["responses"]["201"]
     assert "Location" in raised["headers"]
+    paused = document["paths"]["/api/v1/challenges"]["post"]["responses"]["503"]
+    assert paused["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/Problem"
+    }
+    assert "Retry-After" in paused["headers"] and "changed in place" in paused["description"]
     body = document["components"]["schemas"]["RaiseBody"]
     assert body["additionalProperties"] is False
     assert body["properties"]["child_ref"]["maxLength"] == 64

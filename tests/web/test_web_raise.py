@@ -361,10 +361,12 @@ def test_it_forgets_a_half_raised_challenge_on_sign_out(raising: Raising) -> Non
         assert session.scalar(select(func.count()).select_from(RaiseDraft)) == 0
 
 
+@pytest.mark.parametrize("started_after_the_pin", [True, False], ids=["restarted", "racing"])
 def test_it_keeps_the_answers_and_says_why_when_the_protocol_was_edited_in_place(
-    engine: Engine,
+    engine: Engine, started_after_the_pin: bool
 ) -> None:
-    web, app = web_app(engine, clock=lambda: NOW, registry=edited_in_place(engine))
+    registry = edited_in_place(engine, started_after_the_pin)
+    web, app = web_app(engine, clock=lambda: NOW, registry=registry)
     with browser(app) as client:
         sign_in_as(web, client, SCHOOL_DSL_EMAIL)
         raising = Raising(web, client, csrf(client, "/raise"))
@@ -374,6 +376,7 @@ def test_it_keeps_the_answers_and_says_why_when_the_protocol_was_edited_in_place
         assert _error_hrefs(page.text) == ["/raise/partnership#partnership"]
         assert "challenges cannot be raised with this partnership just now" in page.text
         assert "must be corrected by its business manager" in page.text
+        assert "or 999 in an emergency" in page.text
         assert "devon.yaml" not in page.text  # the server's files are not the school's to read
         assert _challenges(web) == []
         assert raising.client.get("/raise/check").status_code == 200  # the answers are kept

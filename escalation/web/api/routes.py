@@ -11,6 +11,7 @@ as from the command line and the pages.
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
@@ -61,18 +62,24 @@ router = APIRouter(
 RAISED_RESPONSES: Responses = {
     201: {"headers": {"Location": {"schema": {"type": "string"}}}},
     503: {
-        "description": "Raising with this partnership is paused (its protocol file was changed "
-        "in place and must be corrected by its business unit); try again later",
+        "model": m.Problem,
+        "description": "Raising with this partnership is paused: its protocol file was changed "
+        "in place and must be corrected by its business manager (then the service restarted). "
+        "Also answered, with `service unavailable`, when the database cannot be reached",
         "headers": {"Retry-After": {"schema": {"type": "integer"}}},
     },
 }
-# Not the file's name or the server's paths: those are the business unit's to read, in the log
-# and in `escalation workflows validate`.
+# Not the file's name or the server's paths: those are the business manager's to read, in the
+# log (below) and in `escalation workflows validate`.
 PAUSED = (
     "challenges cannot be raised with this partnership just now: its protocol was changed in "
-    "place and must be corrected by its business unit; try again later, or phone them if it "
-    "cannot wait"
+    "place and must be corrected by its business manager; try again later, or phone the "
+    "partnership's business unit if it cannot wait. If a child is at immediate risk of "
+    "significant harm, phone your local children's services front door, or 999 in an emergency"
 )
+log = logging.getLogger("escalation.web")
+
+
 # Who owes the next move in each status (PROTOCOL.md §3); paused and resolved wait on nobody.
 WAITING_ON = {
     Status.AWAITING_RESPONSE: Side.RESPONDER,
@@ -237,7 +244,8 @@ def raise_challenge(
         # The service names the option: "responding-org: no organisation named …".
         field, _, problem = str(exc).partition(": ")
         raise invalid(_responding(InvalidInput(field, problem), by_id)) from None
-    except ProtocolDrifted:
+    except ProtocolDrifted as exc:
+        log.error("raise refused: %s", exc)  # the protocol's key and file, nothing typed
         raise HTTPException(
             status_code=503, detail=PAUSED, headers={"Retry-After": "3600"}
         ) from None

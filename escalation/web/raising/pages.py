@@ -9,6 +9,7 @@ and what their pages show `raising.display`.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -29,6 +30,8 @@ from escalation.web.context import Web
 from escalation.web.pages import errors_by_field, read_form, render, see_other
 from escalation.web.raising import display, questions
 from escalation.web.raising.questions import Answers, Asked, OrgChoice, Page, Problems
+
+log = logging.getLogger("escalation.web")
 
 router = APIRouter(include_in_schema=False)
 SCOPED = (
@@ -162,13 +165,16 @@ def _raise(raiser: Raiser, answers: Answers) -> str | Failed:
     except (InvalidInput, NotFound) as exc:
         _restore(raiser, answers)
         return Failed(answers, None, [_as_problem(exc)])
-    except ProtocolDrifted:
+    except ProtocolDrifted as exc:
+        log.error("raise refused: %s", exc)  # the protocol's key and file, nothing typed
         _restore(raiser, answers)
         paused = InvalidInput(
             "partnership",
             "challenges cannot be raised with this partnership just now: its protocol file "
             "was changed in place and must be corrected by its business manager. Your "
-            "answers are kept: try again later, or phone them if it cannot wait",
+            "answers are kept: try again later, or phone the partnership's business unit if "
+            "it cannot wait. If a child is at immediate risk of significant harm, phone your "
+            "local children's services front door, or 999 in an emergency",
         )
         return Failed(answers, None, [paused])
     except Exception:

@@ -6,6 +6,10 @@ pinned copy, counts the open challenges on that version. Without an index both r
 challenges table; with (protocol_id, protocol_version, state) PostgreSQL answers both from the
 index alone. bench/README.md has the figures.
 
+On PostgreSQL the index is built with a plain CREATE INDEX, which holds writes to `challenges`
+while it builds (a partnership holds thousands of challenges, not millions: a moment), so run
+`escalation db upgrade` before starting the upgraded service, as for every revision.
+
 Revision ID: 0009
 Revises: 0008
 Create Date: 2026-12-08
