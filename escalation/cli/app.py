@@ -11,15 +11,17 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import update_wrapper
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Concatenate, NoReturn, ParamSpec, TypeVar
 
 import click
 
-from escalation.errors import CalendarError  # no imports of its own
+from escalation.errors import CalendarError, InvalidInput  # no imports of their own
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -151,3 +153,39 @@ def fail(exc: BaseException, database: URL | None) -> NoReturn:
     for line in failure.lines:
         click.echo(f"error: {line}", err=True)
     sys.exit(failure.status)
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Write `text` (UTF-8) to `path` through a temporary file renamed over it, so that a
+    failure leaves the old file, or none, never half a file (a report, a schema)."""
+    import tempfile  # with shutil, random and the compressors: too slow to load for --help
+
+    folder = path.parent
+    if not folder.is_dir():
+        raise InvalidInput("--output", f"the folder {folder} does not exist")
+    try:
+        handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise InvalidInput("--output", f"cannot write in {folder}: {exc.strerror}") from None
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
+            stream.write(text)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.chmod(temporary, _mode_for(path))  # mkstemp makes it 0600; the output is a plain file
+        os.replace(temporary, path)
+    except BaseException as exc:
+        Path(temporary).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise InvalidInput("--output", f"cannot write {path}: {exc.strerror}") from None
+        raise
+
+
+def _mode_for(path: Path) -> int:
+    """The existing file's permissions, or those a new file gets under the umask."""
+    try:
+        return path.stat().st_mode & 0o777
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask

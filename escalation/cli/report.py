@@ -9,14 +9,13 @@ then renamed over it.
 
 from __future__ import annotations
 
-import os
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
-from escalation.cli.app import App, pass_app
+from escalation.cli.app import App, pass_app, write_atomically
 from escalation.cli.choices import REPORT_FORMATS
 from escalation.errors import InvalidInput
 
@@ -134,39 +133,3 @@ def _day(option: str, text: str | None) -> date | None:
         return date.fromisoformat(text.strip())
     except ValueError:
         raise InvalidInput(option, f'"{text}" is not a date like 2026-04-01') from None
-
-
-def write_atomically(path: Path, text: str) -> None:
-    """Write `text` (UTF-8) to `path` through a temporary file renamed over it, so that a
-    failure leaves the old file, or none, never half a report."""
-    import tempfile  # with shutil, random and the compressors: too slow to load for --help
-
-    folder = path.parent
-    if not folder.is_dir():
-        raise InvalidInput("--output", f"the folder {folder} does not exist")
-    try:
-        handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
-    except OSError as exc:
-        raise InvalidInput("--output", f"cannot write in {folder}: {exc.strerror}") from None
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
-            stream.write(text)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.chmod(temporary, _mode_for(path))  # mkstemp makes it 0600; a report is a plain file
-        os.replace(temporary, path)
-    except BaseException as exc:
-        Path(temporary).unlink(missing_ok=True)
-        if isinstance(exc, OSError):
-            raise InvalidInput("--output", f"cannot write {path}: {exc.strerror}") from None
-        raise
-
-
-def _mode_for(path: Path) -> int:
-    """The existing file's permissions, or those a new file gets under the umask."""
-    try:
-        return path.stat().st_mode & 0o777
-    except FileNotFoundError:
-        umask = os.umask(0)
-        os.umask(umask)
-        return 0o666 & ~umask

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from escalation import resources
-from escalation.cli.app import App, emit_json, instant, pass_app
+from escalation.cli.app import App, emit_json, instant, pass_app, write_atomically
 
 if TYPE_CHECKING:
     from escalation.rules.registry import ProtocolRegistry
@@ -186,6 +186,38 @@ def workflows_show(app: App, protocol_id: str, version: int | None) -> None:
         )
         click.echo(f"Shown from the copy pinned in the database: {drift.source_file} {how}.\n")
     click.echo(describe(protocol))
+
+
+@workflows_group.command("schema")
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    default=None,
+    help="Write the schema to this file (whole or not at all) instead of standard output.",
+)
+def workflows_schema(output: Path | None) -> None:
+    """The JSON Schema of a protocol file, for an editor to check a file as you type.
+
+    Save it beside the workflows and point the file at it with a first line such as
+    `# yaml-language-server: $schema=protocol.schema.json` (VS Code with the YAML extension,
+    and other editors using the YAML language server). The schema knows the keys, durations,
+    roles and patterns; `escalation workflows validate` checks everything and has the last
+    word (workflows/README.md, Checking a file as you type).
+
+    \b
+    Example:
+      escalation workflows schema --output workflows/protocol.schema.json
+    """
+    import json
+
+    from escalation.rules.schema import protocol_schema
+
+    text = json.dumps(protocol_schema(), indent=2, ensure_ascii=False) + "\n"
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    write_atomically(output, text)
+    click.echo(f"wrote the protocol file schema to {output}")
 
 
 @workflows_group.command("diagram")

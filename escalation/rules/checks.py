@@ -10,17 +10,17 @@ from data with no problems is `escalation.rules.registry`'s job.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from datetime import date
 from pathlib import Path
 from typing import Any
 
-from escalation.rules.model import FORMATS, TO_CONFIRM, OnLapse, Role
+from escalation.rules.model import OnLapse, Role
+from escalation.rules.provenance import check_format, check_provenance
 from escalation.rules.reading import (
     MAX_NUMBER,
     Check,
     Reader,
-    did_you_mean,
     join,
     parse_hours,
     read_checked,
@@ -34,7 +34,7 @@ from escalation.rules.workdays import WEEKDAYS, Duration
 # At most 64 characters: the columns that keep a challenge's protocol id and partnership.
 ID_PATTERN = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
 PREFIX_PATTERN = re.compile(r"^[A-Z]{2,8}$")
-_PHONE_PATTERN = re.compile(r"^\+?[\d ()-]*\d[\d ()-]*\d[\d ()-]*$")
+PHONE_PATTERN = re.compile(r"^\+?[\d ()-]*\d[\d ()-]*\d[\d ()-]*$")
 
 TOP_KEYS = (
     "id", "version", "name", "partnership", "reference_prefix", "source", "business_hours",
@@ -94,22 +94,14 @@ def _check_protocol(check: Check, data: Any) -> None:
     top = root_mapping(check, data, TOP_KEYS, TOP_OPTIONAL_KEYS)
     if top is None:
         return
-    fmt = read_field(check, top, "", "format", _check_format) if "format" in top else 1
+    fmt = read_field(check, top, "", "format", check_format) if "format" in top else 1
     if fmt is None:
         return  # a format this engine does not read: its other problems would mislead
     for key, reader in _TOP_READERS.items():
         read_field(check, top, "", key, reader)
     if "levels" in top:
         _check_levels(check, top["levels"], "levels", fmt)
-    _check_provenance(check, top, "", TOP_NEEDS_PROVENANCE, fmt, forbidden=(SOURCE_KEY,))
-
-
-def _check_format(check: Check, value: Any, where: str) -> int | None:
-    if isinstance(value, int) and not isinstance(value, bool) and value in FORMATS:
-        return value
-    formats = " or ".join(str(f) for f in FORMATS)
-    check.add(where, f"{show(value)} is not a format this engine reads ({formats})")
-    return None
+    check_provenance(check, top, "", TOP_NEEDS_PROVENANCE, fmt, forbidden=(SOURCE_KEY,))
 
 
 def _pattern(pattern: re.Pattern[str], explain: str) -> Reader:
@@ -195,77 +187,8 @@ def _check_risk_contact(check: Check, value: Any, where: str) -> None:
 
 def _check_phone(check: Check, value: Any, where: str) -> None:
     text = check.text(value, where)
-    if text is not None and not _PHONE_PATTERN.fullmatch(text.strip()):
+    if text is not None and not PHONE_PATTERN.fullmatch(text.strip()):
         check.add(where, f"{show(text)} is not a phone number ({_PHONE_HINT})")
-
-
-def _check_provenance(
-    check: Check, data: Mapping[Any, Any], where: str, needed: Sequence[str], fmt: int,
-    forbidden: Sequence[str] = (),
-) -> None:  # fmt: skip
-    """Every present field in `needed` has a source; every entry names a present field."""
-    path = join(where, "provenance")
-    entries = read_field(check, data, where, "provenance", Check.table)
-    if entries is None:
-        return
-    fields = [key for key in data if key != "provenance" and key not in forbidden]
-    for key, entry in entries.items():
-        if key not in fields:
-            message = f'there is no field "{key}" here to give a source for'
-            check.add(join(path, key), message + did_you_mean(key, fields))
-        elif fmt == 1 and isinstance(entry, dict):
-            check.add(join(path, key), _FORMAT_2_ENTRY)
-        elif fmt == 1:
-            check.text(entry, join(path, key))
-        else:
-            _check_structured_provenance(check, entry, join(path, key))
-    for key in needed:
-        if key in data and key not in entries:
-            check.add(join(path, key), _NO_SOURCE if fmt == 1 else _NO_SOURCE_2)
-
-
-_NO_SOURCE = 'missing: say where the value comes from, or "default — confirm with the partnership"'
-_NO_SOURCE_2 = "missing: give its `source` (document, section, address) or `status: to confirm`"
-_FORMAT_2_ENTRY = (
-    "must be text in a file of format 1; a `source:` or `status:` entry is format 2: put "
-    "`format: 2` at the top of the file (workflows/README.md, Moving a file to format 2)"
-)
-PROVENANCE_KEYS = ("source", "status", "note")
-SOURCE_KEYS = ("document",)
-SOURCE_OPTIONAL_KEYS = ("section", "address")
-_ADDRESS = re.compile(r"^https?://[^\s/]+\.[^\s]+$")
-
-
-def _check_structured_provenance(check: Check, value: Any, where: str) -> None:
-    """Format 2: `source: {document, section, address}` and/or `status: to confirm`, and an
-    optional `note`; never neither."""
-    entry = check.mapping(value, where, (), PROVENANCE_KEYS)
-    if entry is None:
-        return
-    if "source" not in entry and "status" not in entry:
-        check.add(where, _NO_SOURCE_2.removeprefix("missing: "))
-    if "status" in entry and entry["status"] != TO_CONFIRM:
-        check.add(
-            join(where, "status"),
-            f'{show(entry["status"])} is not a status: the only one is "{TO_CONFIRM}" (a value '
-            "with a source needs none)",
-        )
-    read_field(check, entry, where, "note", Check.text)
-    read_field(check, entry, where, "source", _check_source)
-
-
-def _check_source(check: Check, value: Any, where: str) -> None:
-    source = check.mapping(value, where, SOURCE_KEYS, SOURCE_OPTIONAL_KEYS)
-    if source is None:
-        return
-    for key in (*SOURCE_KEYS, "section"):
-        read_field(check, source, where, key, Check.text)
-    address = read_field(check, source, where, "address", Check.text)
-    if address is not None and not _ADDRESS.fullmatch(address.strip()):
-        check.add(
-            join(where, "address"),
-            f"{show(address)} is not a web address like https://www.example.gov.uk/protocol.pdf",
-        )
 
 
 # --- Checking levels -------------------------------------------------------------------------
@@ -315,7 +238,7 @@ def _check_level(check: Check, value: Any, where: str, is_last: bool, fmt: int) 
     on_lapse = read_field(check, data, where, "on_lapse", _check_on_lapse)
     _check_lapse(check, data, where, on_lapse, is_last)
     needed = LEVEL_NEEDS_PROVENANCE if fmt == 1 else LEVEL_NEEDS_PROVENANCE_2
-    _check_provenance(check, data, where, needed, fmt)
+    check_provenance(check, data, where, needed, fmt)
 
 
 def _check_roles(check: Check, value: Any, where: str) -> None:

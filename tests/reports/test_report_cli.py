@@ -284,7 +284,7 @@ def test_it_leaves_the_old_file_whole_when_writing_fails(
     def full_disk(source: str, destination: str) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr("escalation.cli.report.os.replace", full_disk)
+    monkeypatch.setattr("escalation.cli.app.os.replace", full_disk)
     line = board.error(
         "report", *DEVON_YEAR, "--format", "csv", "--output", str(target), now=FRIDAY_15_JAN_NOON
     )
