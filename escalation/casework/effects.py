@@ -20,7 +20,7 @@ from escalation.casework.notices import Audience, Notice, NoticeKind
 from escalation.casework.store_batch import Batch
 from escalation.rules import planner
 from escalation.rules.dates import london
-from escalation.rules.model import Protocol
+from escalation.rules.model import FollowUp, Protocol
 from escalation.rules.planner import DeadlineKind, Planned
 from escalation.rules.states import Effect, EffectKind, Event
 
@@ -238,12 +238,21 @@ def _mark_overdue(ctx: Context, effect: Effect) -> None:
 def _prompt_raiser(ctx: Context, effect: Effect) -> None:
     stage = ctx.stage
     reminder = planner.raiser_reminder(ctx.protocol, ctx.now)
-    add_deadlines(ctx, [reminder], stage)
+    follow_up = planner.lapse_follow_up(ctx.protocol, stage.level, ctx.now)
+    add_deadlines(ctx, [reminder, *follow_up], stage)
     ctx.actions.append(
         f"No response by {ctx.when(stage.due_at)}: raiser and manager asked to confirm escalation"
     )
-    ctx.impacts.append("waits for the raiser to escalate, extend or resolve")
-    ctx.notify(NoticeKind.LAPSE_PROMPT, (Audience.RAISER,))
+    rule = ctx.protocol.level(stage.level).lapse_follow_up
+    if rule is None:
+        ctx.impacts.append("waits for the raiser to escalate, extend or resolve")
+    else:
+        then = "it rises a level" if rule.action is FollowUp.ESCALATE else "the partnership is told"
+        ctx.impacts.append(
+            f"waits for the raiser to escalate, extend or resolve; if nobody has by "
+            f"{ctx.when(follow_up[0].due_at)}, {then}"
+        )
+    ctx.notify(NoticeKind.LAPSE_PROMPT, (Audience.RAISER, Audience.RAISER_MANAGER))
 
 
 def _record_resolution(ctx: Context, effect: Effect) -> None:

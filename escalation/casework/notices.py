@@ -33,6 +33,7 @@ class NoticeKind(StrEnum):
     ESCALATED_UNANSWERED = "escalated_unanswered"
     ESCALATED_BY_RAISER = "escalated_by_raiser"
     LAPSE_PROMPT = "lapse_prompt"
+    LAPSE_ALERT = "lapse_alert"  # prompted, not escalated in time: the partnership is told
     RAISER_REMINDER = "raiser_reminder"
     PAUSED = "paused"
     RESUMED = "resumed"
@@ -48,6 +49,9 @@ class NoticeKind(StrEnum):
 class Audience(StrEnum):
     RAISER = "raiser"  # the raising side's contacts for the level
     RESPONDER = "responder"  # the responding side's contacts for the level
+    # The raiser's managers as the protocol names them: the raising side's roles at the next
+    # level (emailed as the raising side; no one when there is no next level).
+    RAISER_MANAGER = "raiser_manager"
     PARTNERSHIP = "partnership"  # the partnership business unit
     ADMIN = "admin"  # the partnership's administrators of this service (undeliverable alerts)
 

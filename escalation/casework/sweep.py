@@ -31,6 +31,7 @@ from escalation.casework.models import Challenge, Deadline
 from escalation.casework.notices import Audience, Notice, NoticeKind, describe
 from escalation.casework.service import Service
 from escalation.errors import EscalationError, InvalidInput
+from escalation.rules.model import FollowUp
 from escalation.rules.planner import DeadlineKind, DeadlineStatus
 from escalation.rules.registry import ProtocolRegistry
 from escalation.rules.states import FINISHED, NOT_CONFIRMED, SYSTEM, Event, split_state
@@ -333,6 +334,32 @@ def _fire(event: Event, concern: str, **args: str) -> Action:
     return act
 
 
+def _follow_up(
+    service: Service,
+    session: Session,
+    challenge: Challenge,
+    deadline: Deadline,
+    now: datetime,
+    batch: store_batch.Batch | None,
+) -> None:
+    """`on_lapse: prompt, then …`: the raiser was prompted and has not escalated in time."""
+    protocol = service.registry.get(challenge.protocol_id, challenge.protocol_version)
+    assert challenge.level is not None  # pending only while the level waits on the raiser
+    rule = protocol.level(challenge.level).lapse_follow_up
+    assert rule is not None  # planned only for a level with a follow-up
+    act = _ESCALATE_AFTER_PROMPT if rule.action is FollowUp.ESCALATE else _ALERT_AFTER_PROMPT
+    act(service, session, challenge, deadline, now, batch)
+
+
+_ESCALATE_AFTER_PROMPT = _fire(
+    Event.LAPSE, "Level {level} lapsed and the raiser has not escalated: risen as the protocol says"
+)
+_ALERT_AFTER_PROMPT = _remind(
+    NoticeKind.LAPSE_ALERT,
+    (Audience.PARTNERSHIP, Audience.RAISER),
+    "Level {level} lapsed unanswered and the raiser has not escalated",
+)
+
 _ACTIONS = {
     DeadlineKind.ACKNOWLEDGEMENT_DUE: _remind(
         NoticeKind.ACKNOWLEDGEMENT_OVERDUE,
@@ -359,6 +386,7 @@ _ACTIONS = {
     DeadlineKind.OUTCOME_CHECK: _fire(
         Event.REQUEST_OUTCOME, "Outcome check due: has the child's situation improved?"
     ),
+    DeadlineKind.LAPSE_FOLLOW_UP: _follow_up,
     DeadlineKind.OUTCOME_CLOSE: _fire(
         Event.CLOSE, "Outcome check not answered by {due}", closed_reason=NOT_CONFIRMED
     ),

@@ -35,6 +35,7 @@ NOTICE_KINDS = (
     "escalated_unanswered",
     "escalated_by_raiser",
     "lapse_prompt",
+    "lapse_alert",
     "raiser_reminder",
     "paused",
     "resumed",

@@ -193,6 +193,7 @@ _ACTOR = {
     **dict.fromkeys(
         ("acknowledged", "response_received", "lapse_prompt", "raiser_reminder", "withdrawn",
          "resolved", "outcome_check", "outcome_reminder", "closed"), "raiser"),
+    "lapse_alert": "partnership",
     UNDELIVERABLE: "admin",
 }  # fmt: skip
 _SAMPLE_PROBLEM = "no contact for role senior_manager at {org}"

@@ -68,6 +68,15 @@ def addressees(
                 audience,
             )
             continue
+        if audience is Audience.RAISER_MANAGER:
+            above = notice.level + 1 if notice.level is not None else None
+            if above is None or above > protocol.top_level:
+                continue
+            org = challenge.raising_org
+            for role in protocol.level(above).raiser_roles:
+                contacts = _contacts(session, org, role, batch)
+                _add(found, gaps, contacts, role, org.name, Audience.RAISER)
+            continue
         raising = audience is Audience.RAISER
         org = challenge.raising_org if raising else challenge.responding_org
         roles = (level.raiser_roles if raising else level.responder_roles) if level else ()

@@ -15,7 +15,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from escalation.rules.model import OnLapse, Role
+from escalation.rules.model import OnLapse, Role, parse_on_lapse
 from escalation.rules.provenance import check_format, check_provenance
 from escalation.rules.reading import (
     MAX_NUMBER,
@@ -305,11 +305,11 @@ def _check_on_lapse(check: Check, value: Any, where: str) -> OnLapse | None:
     text = check.text(value, where)
     if text is None:
         return None
-    if text in {lapse.value for lapse in OnLapse}:
-        return OnLapse(text)
-    allowed = ", ".join(f'"{lapse.value}"' for lapse in OnLapse)
-    check.add(where, f"{show(text)} is not one of {allowed}")
-    return None
+    try:
+        return parse_on_lapse(text)[0]
+    except ValueError as exc:
+        check.add(where, str(exc))
+        return None
 
 
 def _check_lapse(

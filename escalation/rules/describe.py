@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import time
 from typing import TypeVar
 
-from escalation.rules.model import Level, OnLapse, OverdueReminders, Protocol, Provenance
+from escalation.rules.model import FollowUp, Level, OnLapse, OverdueReminders, Protocol, Provenance
 from escalation.rules.workdays import WEEKDAYS, BusinessHours, Duration
 
 _T = TypeVar("_T")
@@ -104,7 +104,7 @@ def _reminders_text(reminders: Sequence[Duration]) -> str:
 def _overdue_text(overdue: OverdueReminders | None) -> str:
     if overdue is None:
         return "none"
-    return f"every {overdue.every} after the due time, at most {overdue.max}"
+    return f"every {overdue.every} after the lapse, at opening, at most {overdue.max}"
 
 
 def _lapse_text(level: Level) -> str:
@@ -115,7 +115,16 @@ def _lapse_text(level: Level) -> str:
             "contacts and the raiser"
         )
     if level.on_lapse is OnLapse.PROMPT:
-        return f"ask the raiser and their manager to confirm escalation to level {after}"
+        asked = f"ask the raiser and their manager to confirm escalation to level {after}"
+        follow_up = level.lapse_follow_up
+        if follow_up is None:
+            return asked
+        then = (
+            f"escalate to level {after}"
+            if follow_up.action is FollowUp.ESCALATE
+            else "alert the partnership business unit"
+        )
+        return f"{asked}; if they have not within {follow_up.after}, {then}"
     return f"stay at level {level.number}, overdue"
 
 
@@ -130,7 +139,7 @@ _LEVEL_VALUES: dict[str, Callable[[Level], str]] = {
     "urgent_acknowledge_due": lambda level: str(level.urgent.acknowledge_due),
     "urgent_response_due": lambda level: str(level.urgent.response_due),
     "urgent_reminders": lambda level: _reminders_text(level.urgent.reminders),
-    "on_lapse": lambda level: level.on_lapse.value,
+    "on_lapse": lambda level: str(level.lapse_follow_up or level.on_lapse.value),
     "overdue_reminders": lambda level: _overdue_text(level.overdue_reminders),
 }
 _LEVEL_LABELS = {

@@ -20,7 +20,7 @@ from typing import Any, cast
 
 from transitions import EventData, Machine
 
-from escalation.rules.model import Level, OnLapse, Protocol
+from escalation.rules.model import FollowUp, Level, OnLapse, Protocol
 from escalation.rules.states import SWEEP_ONLY, Effect, EffectKind, Event, Status, state_name
 
 
@@ -116,6 +116,9 @@ def _level_transitions(protocol: Protocol, level: Level) -> list[dict[str, Any]]
         ),
         _lapse_rule(protocol, level),
     ]
+    follow_up = _follow_up_rule(level)
+    if follow_up is not None:
+        rules.append(follow_up)
     for higher in (lvl for lvl in protocol.levels if lvl.number > n):
         rules.append(
             _t(
@@ -158,6 +161,23 @@ def _lapse_rule(protocol: Protocol, level: Level) -> dict[str, Any]:
     if level.on_lapse is OnLapse.PROMPT:
         return _t(Event.LAPSE, awaiting, state_name(n, Status.LAPSE_PROMPT), E.PROMPT_RAISER)
     return _t(Event.LAPSE, awaiting, state_name(n, Status.OVERDUE), E.MARK_OVERDUE)
+
+
+def _follow_up_rule(level: Level) -> dict[str, Any] | None:
+    """`prompt, then escalate after N`: the prompt's follow-up lapses the level a second time,
+    and the challenge rises as `escalate` would have taken it."""
+    follow_up = level.lapse_follow_up
+    if follow_up is None or follow_up.action is not FollowUp.ESCALATE:
+        return None
+    n = level.number
+    return _t(
+        Event.LAPSE,
+        state_name(n, Status.LAPSE_PROMPT),
+        state_name(n + 1, Status.AWAITING_RESPONSE),
+        EffectKind.CLOSE_STAGE,
+        EffectKind.OPEN_STAGE,
+        level=n + 1,
+    )
 
 
 def _case_transitions(protocol: Protocol) -> list[dict[str, Any]]:

@@ -7,11 +7,13 @@ partnership.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
 from functools import cached_property
 
+from escalation.errors import DurationError
 from escalation.rules.workdays import BusinessHours, Calendar, Closures, Duration
 
 
@@ -77,6 +79,54 @@ class OnLapse(StrEnum):
     ESCALATE = "escalate"  # rise to the next level automatically
     PROMPT = "prompt"  # ask the raiser and their manager to confirm escalation
     STAY = "stay"  # stay at this level, overdue (the last level)
+
+
+class FollowUp(StrEnum):
+    """What happens when a prompted raiser has not escalated within the protocol's time."""
+
+    ESCALATE = "escalate"  # rise to the next level, as the protocol's text says
+    ALERT = "alert the partnership"  # the partnership business unit is emailed
+
+
+@dataclass(frozen=True)
+class LapseFollowUp:
+    """`on_lapse: prompt, then <action> after <duration>`."""
+
+    action: FollowUp
+    after: Duration  # counted from when the lapse was applied (workflows/README.md)
+
+    def __str__(self) -> str:
+        return f"prompt, then {self.action.value} after {self.after}"
+
+
+_FOLLOW_UP = re.compile(
+    r"^\s*prompt\s*,\s*then\s+(escalate|alert\s+the\s+partnership)\s+after\s+(.+?)\s*$",
+    re.IGNORECASE,
+)
+ON_LAPSE_FORMS = (
+    "escalate",
+    "prompt",
+    "stay",
+    "prompt, then escalate after N working days",
+    "prompt, then alert the partnership after N working days",
+)
+
+
+def parse_on_lapse(text: str) -> tuple[OnLapse, LapseFollowUp | None]:
+    """A level's `on_lapse`; ValueError (its message says why) if it is none of ON_LAPSE_FORMS."""
+    plain = text.strip().lower()
+    if plain in {lapse.value for lapse in OnLapse}:
+        return OnLapse(plain), None
+    match = _FOLLOW_UP.match(text)
+    if match is None:
+        forms = ", ".join(f'"{form}"' for form in ON_LAPSE_FORMS)
+        raise ValueError(f'"{text}" is not one of {forms}')
+    action = FollowUp.ESCALATE if match[1].lower() == "escalate" else FollowUp.ALERT
+    try:
+        after = Duration.parse(match[2])
+    except DurationError as exc:
+        raise ValueError(f'"{text}": {exc}') from None
+    return OnLapse.PROMPT, LapseFollowUp(action, after)
 
 
 @dataclass(frozen=True)
@@ -152,6 +202,7 @@ class Level:
     on_lapse: OnLapse
     overdue_reminders: OverdueReminders | None
     provenance: dict[str, Provenance]
+    lapse_follow_up: LapseFollowUp | None = None  # with on_lapse PROMPT only
 
     def timescales(self, urgent: bool) -> Timescales:
         return self.urgent if urgent else self.normal

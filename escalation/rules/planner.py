@@ -33,6 +33,8 @@ class DeadlineKind(StrEnum):
     OUTCOME_CHECK = "outcome_check"  # ask "has the child's situation improved?"
     OUTCOME_REMINDER = "outcome_reminder"
     OUTCOME_CLOSE = "outcome_close"  # closed as "outcome not confirmed"
+    # `on_lapse: prompt, then …`: escalate, or alert the partnership, if the raiser has not
+    LAPSE_FOLLOW_UP = "lapse_follow_up"
 
 
 class DeadlineStatus(StrEnum):
@@ -126,6 +128,17 @@ def raiser_reminder(protocol: Protocol, since: datetime) -> Planned:
         None,
         f"no decision within {protocol.raiser_decision_reminder}",
     )
+
+
+def lapse_follow_up(protocol: Protocol, level: int, prompted_at: datetime) -> list[Planned]:
+    """What `prompt, then escalate | alert the partnership after N` does once the raiser has had
+    N working days (at the opening after the window, as a raiser reminder)."""
+    follow_up = protocol.level(level).lapse_follow_up
+    if follow_up is None:
+        return []
+    at = after_window(protocol.calendar(), prompted_at, follow_up.after)
+    detail = f"not escalated within {follow_up.after} of the prompt: {follow_up.action.value}"
+    return [Planned(DeadlineKind.LAPSE_FOLLOW_UP, at, None, detail)]
 
 
 def outcome_check(protocol: Protocol, resolved_at: datetime) -> Planned:

@@ -37,7 +37,6 @@ from escalation.rules.model import (
     TO_CONFIRM,
     ClosuresFile,
     Level,
-    OnLapse,
     OutcomeCheck,
     OverdueReminders,
     Protocol,
@@ -46,6 +45,7 @@ from escalation.rules.model import (
     Role,
     Source,
     Timescales,
+    parse_on_lapse,
 )
 from escalation.rules.reading import parse_date, parse_hours
 from escalation.rules.workdays import WEEKDAYS, BusinessHours, Closures, Duration
@@ -124,6 +124,7 @@ def _build_hours(days: Mapping[str, str]) -> BusinessHours:
 
 def _build_level(data: dict[str, Any], fmt: int) -> Level:
     overdue = data.get("overdue_reminders")
+    on_lapse, follow_up = parse_on_lapse(data["on_lapse"])
     return Level(
         number=data["level"],
         name=data["name"],
@@ -132,11 +133,12 @@ def _build_level(data: dict[str, Any], fmt: int) -> Level:
         copy_partnership=data["copy_partnership"],
         normal=_build_timescales(data, ""),
         urgent=_build_timescales(data, "urgent_"),
-        on_lapse=OnLapse(data["on_lapse"]),
+        on_lapse=on_lapse,
         overdue_reminders=None
         if overdue is None
         else OverdueReminders(Duration.parse(overdue["every"]), overdue["max"]),
         provenance=_provenance(data["provenance"], fmt),
+        lapse_follow_up=follow_up,
     )
 
 

@@ -25,6 +25,12 @@ DURATION_PATTERN = (
     r"^\s*0*[1-9][0-9]*\s+[Ww][Oo][Rr][Kk][Ii][Nn][Gg]\s+"
     r"([Dd][Aa][Yy][Ss]?|[Hh][Oo][Uu][Rr][Ss]?)\s*$"
 )
+FOLLOW_UP_PATTERN = (
+    r"^\s*[Pp][Rr][Oo][Mm][Pp][Tt]\s*,\s*[Tt][Hh][Ee][Nn]\s+"
+    r"([Ee][Ss][Cc][Aa][Ll][Aa][Tt][Ee]|[Aa][Ll][Ee][Rr][Tt]\s+[Tt][Hh][Ee]\s+"
+    r"[Pp][Aa][Rr][Tt][Nn][Ee][Rr][Ss][Hh][Ii][Pp])\s+[Aa][Ff][Tt][Ee][Rr]\s+"
+    + DURATION_PATTERN.removeprefix("^\\s*")
+)
 HOURS_PATTERN = r"^\s*\d{2}:\d{2}\s*-\s*\d{2}:\d{2}\s*$"
 ADDRESS_PATTERN = r"^\s*https?://[^\s/]+\.\S+\s*$"
 
@@ -128,7 +134,12 @@ def _level(fmt: int) -> dict[str, Any]:
         "urgent_acknowledge_due": _duration(),
         "urgent_response_due": _duration(),
         "urgent_reminders": _durations(),
-        "on_lapse": {"enum": [lapse.value for lapse in OnLapse]},
+        "on_lapse": {
+            "anyOf": [
+                {"enum": [lapse.value for lapse in OnLapse]},
+                {"type": "string", "pattern": FOLLOW_UP_PATTERN},
+            ]
+        },
         "provenance": _provenance(fmt),
         "overdue_reminders": _closed(
             {"every": _duration(), "max": _positive()}, checks.OVERDUE_KEYS

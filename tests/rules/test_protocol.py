@@ -503,7 +503,9 @@ def test_it_reports_an_empty_role_list(tmp_path: Path) -> None:
 def test_it_reports_a_bad_on_lapse_value(tmp_path: Path) -> None:
     problems = problems_after(tmp_path, lambda d: d["levels"][0].update(on_lapse="escalte"))
     assert problems == [
-        'devon.yaml: levels[0].on_lapse: "escalte" is not one of "escalate", "prompt", "stay"'
+        'devon.yaml: levels[0].on_lapse: "escalte" is not one of "escalate", "prompt", "stay", '
+        '"prompt, then escalate after N working days", "prompt, then alert the partnership '
+        'after N working days"'
     ]
 
 
@@ -1082,7 +1084,7 @@ def test_it_describes_every_level_with_its_provenance() -> None:
     assert "Raiser side (roles emailed): dsl, line_manager" in text
     assert "If unanswered: escalate automatically to level 2" in text
     assert "If unanswered: stay at level 4, overdue" in text
-    assert "Overdue reminders: every 2 working days after the due time, at most 3" in text
+    assert "Overdue reminders: every 2 working days after the lapse, at opening, at most 3" in text
     assert "Devon Children's Services Front Door (MASH): 0345 155 1071 (office hours)" in text
     assert "source: Devon County Council, Front Door contact page (partnership brief)" in text
     assert "20 working days after resolution" in text
@@ -1101,8 +1103,8 @@ def test_it_ends_the_description_with_the_values_to_confirm() -> None:
         in lines
     )
     assert (
-        "  - level 4 overdue reminders (every 2 working days after the due time, at most 3): "
-        "default — confirm with the partnership" in lines
+        "  - level 4 overdue reminders (every 2 working days after the lapse, at opening, at most "
+        "3): default — confirm with the partnership" in lines
     )
     assert all(line.startswith("  - ") and ": default" in line for line in lines)
     assert not any("business hours" in line or "levels of need" in line for line in lines)

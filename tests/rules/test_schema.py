@@ -124,7 +124,7 @@ def _devon() -> dict[str, Any]:
         ),
         (
             lambda d: d["levels"][3].__setitem__("on_lapse", "escalate_later"),
-            "levels.3.on_lapse: 'escalate_later' is not one of",
+            "levels.3.on_lapse: 'escalate_later' is not valid under any of the given schemas",
         ),
         (
             lambda d: d["provenance"].__setitem__("business_hours", {"status": "to confirm"}),

@@ -16,7 +16,7 @@ from markupsafe import Markup, escape
 
 from escalation.errors import InvalidInput
 from escalation.rules.dates import day_words
-from escalation.rules.model import Category, OnLapse, Protocol
+from escalation.rules.model import Category, FollowUp, OnLapse, Protocol
 from escalation.rules.registry import ProtocolRegistry
 from escalation.web.auth import Principal
 from escalation.web.raising.questions import (
@@ -257,5 +257,16 @@ def lapse_text(protocol: Protocol, level: int) -> str:
     if rule is OnLapse.ESCALATE:
         return f"the challenge rises to level {level + 1} automatically and everyone is told"
     if rule is OnLapse.PROMPT:
-        return "we ask you and your manager whether to escalate it"
+        follow_up = protocol.level(level).lapse_follow_up
+        if follow_up is None:
+            return "we ask you and your manager whether to escalate it"
+        if follow_up.action is FollowUp.ESCALATE:
+            return (
+                "we ask you and your manager whether to escalate it, and if you have not "
+                f"within {follow_up.after}, it rises to level {level + 1}"
+            )
+        return (
+            "we ask you and your manager whether to escalate it, and if you have not within "
+            f"{follow_up.after}, the partnership is told"
+        )
     return "it stays at this level, marked overdue, and the partnership's leads are told"
