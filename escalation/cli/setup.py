@@ -76,13 +76,17 @@ def workflows_validate(app: App, files: tuple[Path, ...], against_database: bool
     """Validate protocol files: every problem is listed; exit status 1 if there is any.
 
     With no FILES, validates the configured workflows directory (and its closures.yaml).
+    A file with `format: 2` must give every number and rule a `source` (document, section,
+    address) or `status: to confirm`; a file without `format:` is format 1, read as it always
+    was (workflows/README.md, Provenance).
 
     \b
     A version in use is pinned: the first challenge raised on it stores its content in the
     database, and every challenge on it runs from that copy. A file edited in place since is
     reported (the file, the version, how many open challenges are pinned to it) and fails the
-    check: restore it, and save the change as a new version. A pinned version whose file is
-    gone is noted: its challenges run from the stored copy.
+    check: restore it, save the change as a new version, then restart the web service and the
+    worker. A pinned version whose file is gone is noted: its challenges run from the stored
+    copy.
     """
     from escalation.casework import sweep
     from escalation.errors import ProtocolError
@@ -172,7 +176,12 @@ def _protocol_option(func: F) -> F:
 @_protocol_option
 @pass_app
 def workflows_show(app: App, protocol_id: str, version: int | None) -> None:
-    """Levels, timescales, contacts and the provenance of every number."""
+    """Levels, timescales, contacts and the provenance of every number.
+
+    Ends with what is still to confirm with the partnership: in a file of format 2 each value
+    marked `status: to confirm`; in format 1 (no `format:`) each whose provenance begins
+    "default". The header says which format the file is in and how to move it to format 2.
+    """
     from escalation.rules.registry import describe
 
     registry = _running(app)

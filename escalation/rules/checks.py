@@ -56,8 +56,11 @@ LEVEL_NEEDS_PROVENANCE = (
     "acknowledge_due", "response_due", "reminders",
     "urgent_acknowledge_due", "urgent_response_due", "urgent_reminders", "overdue_reminders",
 )  # fmt: skip
-# Format 2: every rule too, not only the numbers (what happens when a level lapses).
-LEVEL_NEEDS_PROVENANCE_2 = (*LEVEL_NEEDS_PROVENANCE, "on_lapse")
+# Format 2: every rule too, not only the numbers: what happens when a level lapses, and who is
+# emailed at each level (who reads about a child is what a data protection officer asks first).
+LEVEL_NEEDS_PROVENANCE_2 = (
+    *LEVEL_NEEDS_PROVENANCE, "on_lapse", "raiser_roles", "responder_roles", "copy_partnership",
+)  # fmt: skip
 OUTCOME_CHECK_KEYS = ("ask_after", "answer_due", "close_after_reminder")
 OVERDUE_KEYS = ("every", "max")
 RISK_KEYS = ("label", "phone", "hours", "source")
@@ -101,7 +104,7 @@ def _check_protocol(check: Check, data: Any) -> None:
         read_field(check, top, "", key, reader)
     if "levels" in top:
         _check_levels(check, top["levels"], "levels", fmt)
-    check_provenance(check, top, "", TOP_NEEDS_PROVENANCE, fmt, forbidden=(SOURCE_KEY,))
+    check_provenance(check, top, "", TOP_NEEDS_PROVENANCE, fmt, forbidden=(SOURCE_KEY, "format"))
 
 
 def _pattern(pattern: re.Pattern[str], explain: str) -> Reader:

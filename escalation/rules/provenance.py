@@ -20,7 +20,10 @@ def check_format(check: Check, value: Any, where: str) -> int | None:
     if isinstance(value, int) and not isinstance(value, bool) and value in FORMATS:
         return value
     formats = " or ".join(str(f) for f in FORMATS)
-    check.add(where, f"{show(value)} is not a format this engine reads ({formats})")
+    quoted = (
+        ": write it without quotes" if isinstance(value, str) and value.strip().isdigit() else ""
+    )
+    check.add(where, f"{show(value)} is not a format this engine reads ({formats}){quoted}")
     return None
 
 
@@ -55,6 +58,7 @@ _FORMAT_2_ENTRY = (
     "must be text in a file of format 1; a `source:` or `status:` entry is format 2: put "
     "`format: 2` at the top of the file (workflows/README.md, Moving a file to format 2)"
 )
+_WRITE_2 = "in format 2 write `source: {document: …, section: …}` or `status: to confirm`"
 PROVENANCE_KEYS = ("source", "status", "note")
 SOURCE_KEYS = ("document",)
 SOURCE_OPTIONAL_KEYS = ("section", "address")
@@ -64,6 +68,9 @@ _ADDRESS = re.compile(r"^https?://[^\s/]+\.[^\s]+$")
 def _check_entry(check: Check, value: Any, where: str) -> None:
     """Format 2: `source: {document, section, address}` and/or `status: to confirm`, and an
     optional `note`; never neither."""
+    if isinstance(value, str):
+        check.add(where, f"{show(value)} is text, as in format 1: {_WRITE_2}")
+        return
     entry = check.mapping(value, where, (), PROVENANCE_KEYS)
     if entry is None:
         return
@@ -80,6 +87,9 @@ def _check_entry(check: Check, value: Any, where: str) -> None:
 
 
 def _check_source(check: Check, value: Any, where: str) -> None:
+    if isinstance(value, str):
+        check.add(where, f"{show(value)} is text: write `source: {{document: {value}}}`")
+        return
     source = check.mapping(value, where, SOURCE_KEYS, SOURCE_OPTIONAL_KEYS)
     if source is None:
         return

@@ -8,6 +8,7 @@ tests/fixtures/protocols/format2.yaml is minimal.yaml written in format 2.
 from __future__ import annotations
 
 import copy
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from escalation.errors import ProtocolError
 from escalation.resources import workflows_dir
 from escalation.rules.describe import describe
 from escalation.rules.model import Provenance, Source
+from escalation.rules.pinning import PinnedCopy, protocol_from_copy
 from escalation.rules.registry import load_protocol_file, load_registry
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "protocols"
@@ -72,6 +74,7 @@ def test_it_lists_what_is_to_confirm_from_the_status_never_from_the_words() -> N
         "  - level 1 reminders (none): to confirm with the partnership — the protocol does not "
         "mention reminders",
         "  - level 1 urgent reminders (none): to confirm with the partnership",
+        "  - level 1 copy partnership (yes): to confirm with the partnership",
     ]
     # A sourced value whose note begins "default" is sourced: format 1 would have listed it.
     assert "      provenance: Testshire Levels of Need — default wording" in text
@@ -111,9 +114,15 @@ def test_a_value_with_neither_source_nor_status_is_an_error_in_format_2(tmp_path
     ("entry", "problem"),
     [
         (
+            {"source": "Testshire CRP"},
+            'format2.yaml: provenance.business_hours.source: "Testshire CRP" is text: write '
+            "`source: {document: Testshire CRP}`",
+        ),
+        (
             "Testshire Case Resolution Protocol",
-            "format2.yaml: provenance.business_hours: must be a mapping of keys to values, not "
-            '"Testshire Case Resolution Protocol"',
+            'format2.yaml: provenance.business_hours: "Testshire Case Resolution Protocol" is '
+            "text, as in format 1: in format 2 write `source: {document: …, section: …}` or "
+            "`status: to confirm`",
         ),
         (
             {"status": "confirmed"},
@@ -162,7 +171,7 @@ def test_it_says_a_structured_entry_needs_format_2(tmp_path: Path) -> None:
         del data["format"]
 
     problems = problems_after(tmp_path, as_format_1)
-    assert len(problems) == 11  # 4 protocol-wide entries and level 1's 7
+    assert len(problems) == 14  # 4 protocol-wide entries and level 1's 10
     assert problems[0] == (
         "format2.yaml: levels[0].provenance.acknowledge_due: must be text in a file of format 1; "
         "a `source:` or `status:` entry is format 2: put `format: 2` at the top of the file "
@@ -175,11 +184,40 @@ def test_it_refuses_a_format_it_does_not_read_and_only_that(tmp_path: Path, valu
     problems = problems_after(tmp_path, lambda data: data.__setitem__("format", value))
     assert len(problems) == 1, problems
     assert problems[0].startswith("format2.yaml: format: ")
-    assert problems[0].endswith("is not a format this engine reads (1 or 2)")
+    quotes = ": write it without quotes" if value == "2" else ""
+    assert problems[0].endswith(f"is not a format this engine reads (1 or 2){quotes}")
 
 
 def test_the_shipped_files_keep_their_content_hash() -> None:
-    """Format 1 files are read as before: their pinned copies still match (rules.pinning)."""
+    """Format 1 files are read as before: their pinned copies still match (rules.pinning). The
+    hashes are those of the files before formats existed (commit 73cb15e)."""
     registry = load_registry(workflows_dir())
-    assert all(p.format == 1 for p in registry.all())
-    assert all("format" not in p.content for p in registry.all())
+    assert {p.key: p.content_hash for p in registry.all()} == {
+        "devon@1": "7c46ecd90d89c037047cf731287d000b45cf9952eca8312f4d55e107b6e96006",
+        "plymouth@1": "39d3f484a49e35c6cd5c11995be0e9214dd8daaa17fdd0d6933545ba5a8f4187",
+        "torbay@1": "a8eb6589ecfa13753d83a0b0fd3a9e66eb03fe1ed9ecab395e82970074c8fe99",
+    }
+    assert all(p.format == 1 and "format" not in yaml.safe_load(p.content) for p in registry.all())
+
+
+def test_a_format_2_version_pins_and_rebuilds_from_its_copy() -> None:
+    protocol = load_protocol_file(FIXTURES / "format2.yaml")
+    copy_ = PinnedCopy(
+        protocol.id, protocol.version, protocol.source_file, protocol.content, protocol.content_hash
+    )
+    rebuilt = protocol_from_copy(copy_, load_registry(workflows_dir()))
+    # The registry's closures file supplies the bank holidays' review date; nothing else differs.
+    assert dataclasses.replace(rebuilt, closures=protocol.closures) == protocol
+    assert rebuilt.content_hash == protocol.content_hash
+    assert rebuilt.provenance == protocol.provenance and rebuilt.format == 2
+
+
+def test_format_has_no_provenance_entry(tmp_path: Path) -> None:
+    problems = problems_after(
+        tmp_path, lambda d: d["provenance"].__setitem__("format", {"status": "to confirm"})
+    )
+    assert problems == [
+        'format2.yaml: provenance.format: there is no field "format" here to give a source for '
+        "(allowed: id, version, name, partnership, reference_prefix, business_hours, "
+        "levels_of_need, raiser_decision_reminder, outcome_check, immediate_risk, levels)"
+    ]
