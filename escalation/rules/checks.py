@@ -16,7 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from escalation.rules.model import OnLapse, Role, parse_on_lapse
-from escalation.rules.provenance import check_format, check_provenance
+from escalation.rules.provenance import (
+    FORMAT_2_ENTRY,
+    check_entry,
+    check_format,
+    check_provenance,
+)
 from escalation.rules.reading import (
     MAX_NUMBER,
     Check,
@@ -102,6 +107,8 @@ def _check_protocol(check: Check, data: Any) -> None:
         return  # a format this engine does not read: its other problems would mislead
     for key, reader in _TOP_READERS.items():
         read_field(check, top, "", key, reader)
+    if "immediate_risk" in top:
+        _check_immediate_risk(check, top["immediate_risk"], "immediate_risk", fmt)
     if "levels" in top:
         _check_levels(check, top["levels"], "levels", fmt)
     check_provenance(check, top, "", TOP_NEEDS_PROVENANCE, fmt, forbidden=(SOURCE_KEY, "format"))
@@ -167,17 +174,17 @@ def _check_outcome_check(check: Check, value: Any, where: str) -> None:
             read_field(check, data, where, key, Check.duration)
 
 
-def _check_immediate_risk(check: Check, value: Any, where: str) -> None:
+def _check_immediate_risk(check: Check, value: Any, where: str, fmt: int) -> None:
     contacts = check.items(value, where)
     if contacts is None:
         return
     if not contacts:
         check.add(where, "must list at least one contact: every screen and email shows them")
     for index, raw in enumerate(contacts):
-        _check_risk_contact(check, raw, f"{where}[{index}]")
+        _check_risk_contact(check, raw, f"{where}[{index}]", fmt)
 
 
-def _check_risk_contact(check: Check, value: Any, where: str) -> None:
+def _check_risk_contact(check: Check, value: Any, where: str, fmt: int) -> None:
     contact = check.mapping(value, where, RISK_KEYS)
     if contact is None:
         return
@@ -185,7 +192,12 @@ def _check_risk_contact(check: Check, value: Any, where: str) -> None:
         read_field(check, contact, where, key, Check.text)
     read_field(check, contact, where, "phone", _check_phone)
     hint = ": say where the number comes from"
-    read_field(check, contact, where, "source", lambda c, v, w: c.text(v, w, hint))
+    if fmt == 1 and isinstance(contact.get("source"), dict):
+        check.add(join(where, "source"), FORMAT_2_ENTRY)
+    elif fmt == 1:
+        read_field(check, contact, where, "source", lambda c, v, w: c.text(v, w, hint))
+    else:  # a phone number is a number: sourced, or to confirm, like every other
+        read_field(check, contact, where, "source", check_entry)
 
 
 def _check_phone(check: Check, value: Any, where: str) -> None:
@@ -354,8 +366,7 @@ _TOP_READERS: dict[str, Reader] = {
     "levels_of_need": _check_levels_of_need,
     "raiser_decision_reminder": Check.duration,
     "outcome_check": _check_outcome_check,
-    "immediate_risk": _check_immediate_risk,
-}  # then "levels", read with the file's format
+}  # then "immediate_risk" and "levels", read with the file's format
 
 
 # --- The closures file -----------------------------------------------------------------------

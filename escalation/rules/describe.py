@@ -218,7 +218,13 @@ def _to_confirm(protocol: Protocol) -> list[tuple[str, str, str]]:
             (label + key.replace("_", " "), _value_of(_LEVEL_VALUES, key, level), entry)
             for key, entry in level.provenance.items()
         ]
-    return [(what, value, entry.text) for what, value, entry in found if entry.to_confirm]
+    listed = [(what, value, entry.text) for what, value, entry in found if entry.to_confirm]
+    listed += [
+        (f"immediate risk {contact.label}", contact.phone, contact.source)
+        for contact in protocol.immediate_risk
+        if contact.to_confirm
+    ]
+    return listed
 
 
 def _value_of(shown: Mapping[str, Callable[[_T], str]], key: str, item: _T) -> str:

@@ -220,7 +220,8 @@ class RiskContact:
     label: str
     phone: str
     hours: str
-    source: str
+    source: str  # in words (format 2: its structured entry, as Provenance.text)
+    to_confirm: bool = False  # format 2 only: `status: to confirm`
 
 
 @dataclass(frozen=True)

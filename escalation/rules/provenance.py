@@ -42,11 +42,11 @@ def check_provenance(
             message = f'there is no field "{key}" here to give a source for'
             check.add(join(path, key), message + did_you_mean(key, fields))
         elif fmt == 1 and isinstance(entry, dict):
-            check.add(join(path, key), _FORMAT_2_ENTRY)
+            check.add(join(path, key), FORMAT_2_ENTRY)
         elif fmt == 1:
             check.text(entry, join(path, key))
         else:
-            _check_entry(check, entry, join(path, key))
+            check_entry(check, entry, join(path, key))
     for key in needed:
         if key in data and key not in entries:
             check.add(join(path, key), _NO_SOURCE if fmt == 1 else _NO_SOURCE_2)
@@ -54,7 +54,7 @@ def check_provenance(
 
 _NO_SOURCE = 'missing: say where the value comes from, or "default — confirm with the partnership"'
 _NO_SOURCE_2 = "missing: give its `source` (document, section, address) or `status: to confirm`"
-_FORMAT_2_ENTRY = (
+FORMAT_2_ENTRY = (
     "must be text in a file of format 1; a `source:` or `status:` entry is format 2: put "
     "`format: 2` at the top of the file (workflows/README.md, Moving a file to format 2)"
 )
@@ -65,7 +65,7 @@ SOURCE_OPTIONAL_KEYS = ("section", "address")
 _ADDRESS = re.compile(r"^https?://[^\s/]+\.[^\s]+$")
 
 
-def _check_entry(check: Check, value: Any, where: str) -> None:
+def check_entry(check: Check, value: Any, where: str) -> None:
     """Format 2: `source: {document, section, address}` and/or `status: to confirm`, and an
     optional `note`; never neither."""
     if isinstance(value, str):

@@ -83,7 +83,7 @@ def build_protocol(data: dict[str, Any], path: Path, closures: ClosuresFile | No
         levels_of_need=dict(sorted(data["levels_of_need"].items())),
         raiser_decision_reminder=Duration.parse(data["raiser_decision_reminder"]),
         outcome_check=OutcomeCheck(*(_durations(data["outcome_check"], OUTCOME_CHECK_KEYS))),
-        immediate_risk=tuple(RiskContact(**_pick(c, RISK_KEYS)) for c in data["immediate_risk"]),
+        immediate_risk=tuple(_risk_contact(c, fmt) for c in data["immediate_risk"]),
         provenance=_provenance(data["provenance"], fmt),
         source=data["source"],
         format=fmt,
@@ -109,6 +109,14 @@ def _provenance(entries: Mapping[Any, Any], fmt: int) -> dict[str, Provenance]:
     if fmt == 1:
         return {str(key): Provenance.of_text(str(value)) for key, value in entries.items()}
     return {str(key): _structured(value) for key, value in entries.items()}
+
+
+def _risk_contact(data: Mapping[str, Any], fmt: int) -> RiskContact:
+    if fmt == 1:
+        return RiskContact(**_pick(data, RISK_KEYS))
+    source = _structured(data["source"])
+    label, phone, hours = (data[key] for key in ("label", "phone", "hours"))
+    return RiskContact(label, phone, hours, source.text, source.to_confirm)
 
 
 def _structured(entry: Mapping[str, Any]) -> Provenance:

@@ -182,7 +182,7 @@ def _protocol(fmt: int) -> dict[str, Any]:
                     "label": _text(),
                     "phone": {"type": "string", "pattern": _pattern(checks.PHONE_PATTERN)},
                     "hours": _text(),
-                    "source": _text(),
+                    "source": _text() if fmt == 1 else {"$ref": "#/$defs/provenance_entry"},
                 },
                 checks.RISK_KEYS,
             ),

@@ -77,6 +77,25 @@ def test_the_clocks_cross_the_autumn_clock_change(devon: Protocol) -> None:
     ]
 
 
+def test_the_clocks_cross_easter_and_the_spring_clock_change(devon: Protocol) -> None:
+    # Opened Thursday 25 March 2027 10:00 GMT. Good Friday 26 March and Easter Monday 29 March
+    # are bank holidays; BST from Sunday 28 March. Working days after the 25th: Tue 30 (1), Wed
+    # 31 (2), Thu 1 Apr (3), Fri 2 (4), Mon 5 (5).
+    plan = planner.plan_stage(devon, 1, False, at("2027-03-25T10:00+00:00"))
+    assert instants(plan.deadlines) == [
+        ("acknowledgement_due", at("2027-03-30T17:00+01:00")),
+        ("reminder", at("2027-04-02T09:00+01:00")),
+        ("response_due", at("2027-04-05T17:00+01:00")),
+    ]
+    # Urgent, opened at 15:30: an hour and a half that Thursday, then Tuesday 30 from 09:00 BST.
+    urgent = planner.plan_stage(devon, 1, True, at("2027-03-25T15:30+00:00"))
+    assert instants(urgent.deadlines) == [
+        ("acknowledgement_due", at("2027-03-25T16:30+00:00")),
+        ("reminder", at("2027-03-30T10:30+01:00")),
+        ("response_due", at("2027-03-30T11:30+01:00")),
+    ]
+
+
 def test_urgent_clocks_count_business_hours_from_the_opening(devon: Protocol) -> None:
     # Opened Thursday 24 December 16:30: half an hour of business that day, then nothing until
     # Tuesday 29 December 09:00. 1 working hour: 16:30-17:00 and 09:00-09:30. 4 working hours:

@@ -75,6 +75,9 @@ def test_it_lists_what_is_to_confirm_from_the_status_never_from_the_words() -> N
         "mention reminders",
         "  - level 1 urgent reminders (none): to confirm with the partnership",
         "  - level 1 copy partnership (yes): to confirm with the partnership",
+        # A phone number is a number too.
+        "  - immediate risk Emergency (999): to confirm with the partnership — the "
+        "partnership's front door number is still to come",
     ]
     # A sourced value whose note begins "default" is sourced: format 1 would have listed it.
     assert "      provenance: Testshire Levels of Need — default wording" in text
@@ -171,12 +174,14 @@ def test_it_says_a_structured_entry_needs_format_2(tmp_path: Path) -> None:
         del data["format"]
 
     problems = problems_after(tmp_path, as_format_1)
-    assert len(problems) == 14  # 4 protocol-wide entries and level 1's 10
-    assert problems[0] == (
-        "format2.yaml: levels[0].provenance.acknowledge_due: must be text in a file of format 1; "
-        "a `source:` or `status:` entry is format 2: put `format: 2` at the top of the file "
-        "(workflows/README.md, Moving a file to format 2)"
+    assert len(problems) == 15  # 4 protocol-wide entries, level 1's 10, the contact's source
+    hint = (
+        "must be text in a file of format 1; a `source:` or `status:` entry is format 2: put "
+        "`format: 2` at the top of the file (workflows/README.md, Moving a file to format 2)"
     )
+    assert problems[0] == f"format2.yaml: immediate_risk[0].source: {hint}"
+    assert f"format2.yaml: levels[0].provenance.acknowledge_due: {hint}" in problems
+    assert all(problem.endswith(hint) for problem in problems)
 
 
 @pytest.mark.parametrize("value", [3, 0, "2", True])
