@@ -251,6 +251,25 @@ def test_it_lists_the_open_challenges_with_links_and_the_overdue_flag(story: Sto
     assert story.resolved_q3 not in page and story.resolved_q1 not in page
 
 
+def test_it_counts_the_open_challenges_on_each_protocol_version(story: Story) -> None:
+    page = _signed_in(story).get("/dashboard").text
+    table = page.split('id="protocol-versions"', 1)[1].split("</table>", 1)[0]
+    cells = [
+        re.sub(r"\s+", " ", c).strip()
+        for c in re.findall(r"<t[hd](?:\s[^>]*)?>(.*?)</t[hd]>", table, re.S)
+    ]
+    # Devon's four not closed: overdue and today, and the two resolved awaiting their outcome
+    # checks, all on devon@1; Plymouth's challenge is not on the Devon dashboard.
+    assert cells == [
+        "Protocol version",
+        "File",
+        "Running challenges",
+        "devon version 1",
+        "devon.yaml (new challenges are raised on it)",
+        "4",
+    ]
+
+
 def test_it_lists_every_open_challenge_a_page_at_a_time(
     story: Story, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -12,7 +12,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from markupsafe import Markup
 from sqlalchemy.orm import Session
 
+from escalation.casework import store_pins
 from escalation.reports.cells import figure_columns, financial_year, words
 from escalation.reports.model import Cell, Report, Suppressed, Table
 from escalation.rules.states import AWAITING, Status, split_state
@@ -85,6 +86,8 @@ class DashboardView:
     open_lines: list[OpenLine]
     open_total: int
     options: list[dict[str, Any]]
+    # Open challenges by the protocol version each runs on (pinned): govukTable rows
+    versions: list[list[dict[str, Any]]] = field(default_factory=list)
 
 
 # --- Building them (in a worker thread: each reads the database) --------------------------------
@@ -96,7 +99,34 @@ def build_dashboard(web: Web, partnership: str, choice: Choice, now: datetime) -
     with web.sessions() as session:
         lines, total = open_challenges(session, partnership, calendar, now, 0, OPEN_ON_DASHBOARD)
         options = _options(session, partnership, calendar, now, choice)
-    return DashboardView(report, headlines(report), section_views(report), lines, total, options)
+        running = store_pins.open_challenges_by_version(session)
+    versions = _version_rows(web, partnership, running)
+    return DashboardView(
+        report, headlines(report), section_views(report), lines, total, options, versions
+    )
+
+
+def _version_rows(
+    web: Web, partnership: str, running: dict[tuple[str, int], int]
+) -> list[list[dict[str, Any]]]:
+    """One row per version of the partnership's protocols that open challenges run on, newest
+    first, saying which file holds it and whether it is the one new challenges are raised on."""
+    ids = {p.id for p in web.registry.all() if p.partnership == partnership}
+    newest = {pid: web.registry.get(pid).version for pid in ids}
+    rows = []
+    for (pid, version), count in sorted(running.items(), key=lambda kv: (kv[0][0], -kv[0][1])):
+        if pid not in ids:
+            continue
+        protocol = web.registry.get(pid, version)
+        note = "new challenges are raised on it" if version == newest[pid] else "older version"
+        rows.append(
+            [
+                {"text": f"{pid} version {version}"},
+                {"text": f"{protocol.source_file} ({note})"},
+                {"text": str(count), "format": "numeric"},
+            ]
+        )
+    return rows
 
 
 def report_for(web: Web, partnership: str, choice: Choice, now: datetime) -> Report:
