@@ -239,7 +239,9 @@ def _prompt_raiser(ctx: Context, effect: Effect) -> None:
     stage = ctx.stage
     reminder = planner.raiser_reminder(ctx.protocol, ctx.now)
     follow_up = planner.lapse_follow_up(ctx.protocol, stage.level, ctx.now)
-    add_deadlines(ctx, [reminder, *follow_up], stage)
+    # A reminder to decide at or after the moment the protocol decides would contradict it.
+    reminders = [reminder] if not follow_up or reminder.due_at < follow_up[0].due_at else []
+    add_deadlines(ctx, [*reminders, *follow_up], stage)
     ctx.actions.append(
         f"No response by {ctx.when(stage.due_at)}: raiser and manager asked to confirm escalation"
     )
@@ -252,7 +254,8 @@ def _prompt_raiser(ctx: Context, effect: Effect) -> None:
             f"waits for the raiser to escalate, extend or resolve; if nobody has by "
             f"{ctx.when(follow_up[0].due_at)}, {then}"
         )
-    ctx.notify(NoticeKind.LAPSE_PROMPT, (Audience.RAISER, Audience.RAISER_MANAGER))
+    decide_by = follow_up[0].due_at if follow_up else None
+    ctx.notify(NoticeKind.LAPSE_PROMPT, (Audience.RAISER, Audience.RAISER_MANAGER), decide_by)
 
 
 def _record_resolution(ctx: Context, effect: Effect) -> None:

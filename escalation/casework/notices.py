@@ -108,6 +108,9 @@ class RecordOnly:
         return []
 
 
+_AUDIENCE_WORDS = {"raiser_manager": "the raiser's managers"}
+
+
 def describe(notice: Notice) -> str:
-    who = " and ".join(a.value for a in notice.audience)
+    who = " and ".join(_AUDIENCE_WORDS.get(a.value, a.value) for a in notice.audience)
     return f"{notice.kind.value.replace('_', ' ')} notice to {who}"

@@ -34,7 +34,7 @@ from escalation.errors import EscalationError, InvalidInput
 from escalation.rules.model import FollowUp
 from escalation.rules.planner import DeadlineKind, DeadlineStatus
 from escalation.rules.registry import ProtocolRegistry
-from escalation.rules.states import FINISHED, NOT_CONFIRMED, SYSTEM, Event, split_state
+from escalation.rules.states import FINISHED, NOT_CONFIRMED, SYSTEM, Event, Status, split_state
 from escalation.rules.workdays import to_local_iso, utc
 
 log = logging.getLogger(__name__)
@@ -344,9 +344,15 @@ def _follow_up(
 ) -> None:
     """`on_lapse: prompt, then …`: the raiser was prompted and has not escalated in time."""
     protocol = service.registry.get(challenge.protocol_id, challenge.protocol_version)
-    assert challenge.level is not None  # pending only while the level waits on the raiser
-    rule = protocol.level(challenge.level).lapse_follow_up
-    assert rule is not None  # planned only for a level with a follow-up
+    level, status = split_state(challenge.state)
+    rule = protocol.level(level).lapse_follow_up if level is not None else None
+    if rule is None or status is not Status.LAPSE_PROMPT:
+        # Planned for a level whose protocol (as this process reads it) has no follow-up, or a
+        # challenge no longer waiting on the raiser: failed, for a person, not applied blind.
+        raise EscalationError(
+            f"lapse follow-up of {challenge.reference}: {protocol.key} level {level} has no "
+            f"follow-up, or the challenge is {challenge.state}"
+        )
     act = _ESCALATE_AFTER_PROMPT if rule.action is FollowUp.ESCALATE else _ALERT_AFTER_PROMPT
     act(service, session, challenge, deadline, now, batch)
 
@@ -356,7 +362,7 @@ _ESCALATE_AFTER_PROMPT = _fire(
 )
 _ALERT_AFTER_PROMPT = _remind(
     NoticeKind.LAPSE_ALERT,
-    (Audience.PARTNERSHIP, Audience.RAISER),
+    (Audience.PARTNERSHIP, Audience.RAISER, Audience.RAISER_MANAGER),
     "Level {level} lapsed unanswered and the raiser has not escalated",
 )
 

@@ -79,6 +79,9 @@ class EmailContext:
     response_kind: str | None
     outcome: str | None
     problem: str | None
+    # A prompt to escalate: what happens if nobody decides by `due_at` ("escalate": it rises;
+    # "alert": the partnership is told), or None when the challenge simply waits.
+    then: str | None = None
 
     def __post_init__(self) -> None:
         _one_of("kind", self.kind, KINDS)
@@ -87,6 +90,7 @@ class EmailContext:
             raise InvalidInput("recipient_role", "is empty")
         _one_of("response_kind", self.response_kind, (*ResponseKind, None))
         _one_of("outcome", self.outcome, (*Outcome, None))
+        _one_of("then", self.then, ("escalate", "alert", None))
         if self.due_at is not None and self.due_at.tzinfo is None:
             raise InvalidInput("due_at", f"{self.due_at.isoformat()} has no timezone")
         if not self.link.startswith(("https://", "http://")):

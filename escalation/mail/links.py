@@ -33,6 +33,10 @@ class Purpose(StrEnum):
     CHALLENGE = "challenge"  # from an email: that one challenge only
 
 
+# The event forms an email link may open directly: "escalate", from a prompt to escalate.
+ONE_CLICK = ("escalate",)
+
+
 class LinkRefused(Exception):
     """A link that is forged, expired or already used; the message says which, for the page."""
 
@@ -46,6 +50,7 @@ class LinkClaim:
     expires_at: datetime
     next_path: str | None  # sign-in links: the page they were on when asked to sign in
     token_hash: str
+    then: str | None = None  # challenge links: the event form it opens (ONE_CLICK), if any
 
 
 class Links:
@@ -72,12 +77,23 @@ class Links:
         token = self._sign_in.dumps(payload)
         return f"{self.base_url}/sign-in/{token}"
 
-    def challenge_url(self, reference: str, email: str, now: datetime, nonce_from: str) -> str:
+    def challenge_url(
+        self, reference: str, email: str, now: datetime, nonce_from: str, then: str = ""
+    ) -> str:
+        """A link to the challenge; with `then` (one of ONE_CLICK), straight to that event's
+        form once the reader is signed in (the form still asks them to confirm)."""
         expires = int((now + CHALLENGE_LINK_LIFETIME).timestamp())
         nonce = hashlib.sha256(nonce_from.encode()).hexdigest()[:16]
-        token = self._challenge.dumps(
-            {"r": reference, "e": email.lower(), "x": expires, "n": nonce}
-        )
+        payload: dict[str, str | int] = {
+            "r": reference,
+            "e": email.lower(),
+            "x": expires,
+            "n": nonce,
+        }
+        if then:
+            assert then in ONE_CLICK, then
+            payload["t"] = then
+        token = self._challenge.dumps(payload)
         return f"{self.base_url}/l/{token}"
 
     def read(self, purpose: Purpose, token: str, now: datetime) -> LinkClaim:
@@ -95,6 +111,7 @@ class Links:
                 expires_at=expires_at,
                 next_path=str(data["p"]) if "p" in data else None,
                 token_hash=token_hash(token),
+                then=str(data["t"]) if data.get("t") in ONE_CLICK else None,
             )
         except (BadSignature, KeyError, TypeError, ValueError):
             raise LinkRefused("This link is not valid. It may have been copied wrongly.") from None

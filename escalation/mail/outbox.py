@@ -27,7 +27,7 @@ from escalation.casework.store_batch import Batch
 from escalation.mail.emails import EmailContext, EmailRenderer, RenderedEmail
 from escalation.mail.links import Links
 from escalation.mail.recipients import Recipient, addressees, partnership_contacts
-from escalation.rules.model import Protocol, Role
+from escalation.rules.model import FollowUp, Protocol, Role
 from escalation.rules.registry import ProtocolRegistry
 
 log = logging.getLogger(__name__)
@@ -63,7 +63,7 @@ class OutboxNotifier:
         lines = []
         for recipient in found.recipients:
             key = f"{event_key}:{notice.kind}"
-            link = self._link(session, challenge, recipient, key, now)
+            link = self._link(session, challenge, recipient, key, now, notice.kind)
             context = self._context(challenge, protocol, notice, recipient, link=link)
             self._enqueue(session, challenge, context, recipient, key, now, batch)
             lines.append(f"email to {recipient.name} ({recipient.role})")
@@ -161,16 +161,26 @@ class OutboxNotifier:
             response_kind=stage.response_kind if stage is not None else None,
             outcome=challenge.outcome,
             problem=problem,
+            then=_then(protocol, notice),
         )
 
     def _link(
-        self, session: Session, challenge: Challenge, recipient: Recipient, key: str, now: datetime
+        self,
+        session: Session,
+        challenge: Challenge,
+        recipient: Recipient,
+        key: str,
+        now: datetime,
+        kind: NoticeKind | None = None,
     ) -> str | None:
         if self.links is None:
             return None
         nonce_from = f"{challenge.reference}:{key}:{recipient.email.lower()}"
+        # The raiser asked to decide on escalation gets a link straight to the escalation form.
+        asked = kind in ESCALATE_FROM and recipient.audience is Audience.RAISER
+        then = "escalate" if asked else ""
         return self.links(session, now).challenge_url(
-            challenge.reference, recipient.email, now, nonce_from
+            challenge.reference, recipient.email, now, nonce_from, then
         )
 
     def _enqueue(
@@ -220,7 +230,18 @@ def enqueue(session: Session, *, batch: Batch | None = None, **values: Any) -> N
     store.insert_outbox(session, values, batch)
 
 
+def _then(protocol: Protocol, notice: Notice) -> str | None:
+    """For a prompt to escalate: what the protocol does if nobody has decided by its due time."""
+    if notice.kind is not NoticeKind.LAPSE_PROMPT or notice.level is None:
+        return None
+    rule = protocol.level(notice.level).lapse_follow_up
+    if rule is None:
+        return None
+    return "escalate" if rule.action is FollowUp.ESCALATE else "alert"
+
+
 SUBJECT_LIMIT = column_length(OutboxMessage, "subject")
+ESCALATE_FROM = frozenset({NoticeKind.LAPSE_PROMPT, NoticeKind.LAPSE_ALERT})
 
 
 def _fitted(subject: str) -> str:

@@ -114,9 +114,8 @@ ON_LAPSE_FORMS = (
 
 def parse_on_lapse(text: str) -> tuple[OnLapse, LapseFollowUp | None]:
     """A level's `on_lapse`; ValueError (its message says why) if it is none of ON_LAPSE_FORMS."""
-    plain = text.strip().lower()
-    if plain in {lapse.value for lapse in OnLapse}:
-        return OnLapse(plain), None
+    if text in {lapse.value for lapse in OnLapse}:  # exactly, as ever (the schema's enum)
+        return OnLapse(text), None
     match = _FOLLOW_UP.match(text)
     if match is None:
         forms = ", ".join(f'"{form}"' for form in ON_LAPSE_FORMS)

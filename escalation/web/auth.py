@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from fastapi import HTTPException, Request, Response
 from sqlalchemy import ColumnElement
@@ -178,7 +178,7 @@ def set_session_cookie(request: Request, response: Response, token: str, expires
     response.set_cookie(
         SESSION_COOKIE,
         token,
-        expires=expires,
+        expires=expires.astimezone(UTC),  # an HTTP date is GMT: Starlette refuses any other zone
         httponly=True,
         secure=secure_cookies(request),
         samesite="lax",  # the email link's sign-in is a top-level navigation from another site

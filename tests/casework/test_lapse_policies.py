@@ -105,6 +105,17 @@ def _pending(service: Service) -> list[tuple[str, str]]:
         return [(kind, due.isoformat()) for kind, due in rows]
 
 
+def _bodies(service: Service, kind: str, email: str) -> list[str]:
+    with service.sessions() as session:
+        return list(
+            session.scalars(
+                select(OutboxMessage.text_body)
+                .where(OutboxMessage.kind == kind, OutboxMessage.recipient_email == email)
+                .order_by(OutboxMessage.id)
+            )
+        )
+
+
 def _mail(service: Service, kind: str) -> list[str]:
     with service.sessions() as session:
         return sorted(
@@ -125,10 +136,13 @@ def test_a_prompt_escalates_then_alerts_the_partnership_when_nobody_acts(
         "dsl@ashcombe.example.org",
         "sam.teacher@ashcombe.example.org",
     ]
-    assert _pending(mailing) == [
-        ("lapse_follow_up", "2026-12-18T09:00:00+00:00"),
-        ("raiser_reminder", "2026-12-22T09:00:00+00:00"),
-    ]
+    # No raiser reminder: it would fall after the protocol has decided (Tue 22 after Fri 18).
+    assert _pending(mailing) == [("lapse_follow_up", "2026-12-18T09:00:00+00:00")]
+    [prompt] = _bodies(mailing, "lapse_prompt", "dsl@ashcombe.example.org")
+    assert (
+        "if nobody has decided by 18 December 2026 at 9am, the challenge rises to the next "
+        "level on its own" in " ".join(prompt.split())
+    )
 
     sweep.run_once(mailing, london("2026-12-17 17:05"))  # the window is still open
     assert _state(mailing, reference) == "level_1.lapse_prompt"
@@ -140,6 +154,11 @@ def test_a_prompt_escalates_then_alerts_the_partnership_when_nobody_acts(
 
     sweep.run_once(mailing, london("2026-12-22 17:05"))
     assert _state(mailing, reference) == "level_2.lapse_prompt"
+    second = _bodies(mailing, "lapse_prompt", "dsl@ashcombe.example.org")[-1]
+    assert (
+        "if nobody has decided by 29 December 2026 at 9am, the partnership is told that "
+        "the challenge has stalled" in " ".join(second.split())
+    )
     assert ("lapse_follow_up", "2026-12-29T09:00:00+00:00") in _pending(mailing)
     sweep.run_once(mailing, london("2026-12-24 17:05"))
     assert _mail(mailing, "lapse_alert") == []
@@ -179,3 +198,23 @@ def test_a_raiser_who_escalates_in_time_stops_the_follow_up(mailing: Service) ->
     # Level 2's follow-up: prompted at 09:05 on the 18th, the window of 2 working days (21, 22)
     # closes on Tuesday 22 December at 17:00; the alert goes at Wednesday 23 December 09:00.
     assert ("lapse_follow_up", "2026-12-23T09:00:00+00:00") in _pending(mailing)
+
+
+def test_a_follow_up_the_running_protocol_does_not_have_fails_alone(
+    mailing: Service, sessions: sessionmaker[Session], registry: ProtocolRegistry
+) -> None:
+    """A process reading devon.yaml as shipped (no follow-up) meets a follow-up planned under
+    the policy: that deadline fails, for a person, and the sweep goes on with the rest."""
+    reference = mailing.raise_challenge(raise_request(), london("2026-12-07 10:00"))
+    other = mailing.raise_challenge(raise_request(child_ref="OTHER"), london("2026-12-10 10:00"))
+    sweep.run_once(mailing, london("2026-12-14 17:05"))
+    shipped = Service(sessions, registry, OutboxNotifier(registry, EmailRenderer(), BASE_URL))
+    result = sweep.run_once(shipped, london("2026-12-18 09:05"))
+    assert result.failed == 1
+    with mailing.sessions() as session:
+        failed = session.scalars(select(Deadline.kind).where(Deadline.status == "failed")).all()
+    assert failed == ["lapse_follow_up"]
+    assert _state(mailing, reference) == "level_1.lapse_prompt"  # left for a person
+    # The other challenge's level 1 was due Thursday 17 December 17:00 (11, 14-17): the sweep
+    # went on and applied it, escalating as this process reads the protocol.
+    assert _state(mailing, other) == "level_2.awaiting_response"

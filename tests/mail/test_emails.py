@@ -280,7 +280,7 @@ def test_it_gives_an_email_no_field_for_the_child_or_the_concern() -> None:
     assert names == {
         "kind", "reference", "partnership_name", "raising_org", "responding_org", "level",
         "level_name", "urgent", "recipient_name", "recipient_role", "audience", "due_at", "link",
-        "immediate_risk", "response_kind", "outcome", "problem",
+        "immediate_risk", "response_kind", "outcome", "problem", "then",
     }  # fmt: skip
     for word in ("child", "concern", "birth", "dob", "address", "summary", "statement"):
         assert not [name for name in names if word in name], word

@@ -154,12 +154,19 @@ async def _use(
     except LinkRefused as exc:
         return await _refused(request, str(exc))
     if claim.reference:
-        target = f"/challenges/{claim.reference}"
+        target = _challenge_target(claim)
     else:  # back to the page that asked them to sign in (checked again: the link is signed)
         target = _safe_next(claim.next_path) or "/challenges"
     response = see_other(target)
     set_session_cookie(request, response, started.token, started.expires_at)
     return response
+
+
+def _challenge_target(claim: LinkClaim) -> str:
+    """The challenge's page, or the event form the link was made to open (a one-click link:
+    the form still asks the reader to confirm, and refuses if the event is no longer open)."""
+    page = f"/challenges/{claim.reference}"
+    return f"{page}/{claim.then}" if claim.then else page
 
 
 @dataclass(frozen=True)
@@ -205,7 +212,7 @@ async def challenge_link(request: Request, token: str) -> Response:
         return await _refused(request, str(exc))
     user = await current_user(request)
     if user is not None and await web.run(_can_see, web, user.visible(), claim.reference):
-        return see_other(f"/challenges/{claim.reference}")  # already signed in: no need to use it
+        return see_other(_challenge_target(claim))  # already signed in: no need to use it
     context = {
         "title": f"Open challenge {claim.reference}",
         "claim": claim,
