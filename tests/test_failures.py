@@ -91,6 +91,7 @@ NO_DATABASE = {
     "workflows validate",
     "workflows show",
     "workflows diagram",
+    "workflows schema",
     "due",
     "templates check",
     "demo",
