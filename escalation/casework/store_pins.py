@@ -3,7 +3,7 @@ a challenge is raised on it, reading the stored copies back, and counting who ru
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 
 from sqlalchemy import func, select
@@ -71,11 +71,15 @@ def unpinned_in_use(session: Session) -> Sequence[tuple[str, int]]:
     return sorted(set(versions_in_use(session)) - pinned)
 
 
-def open_challenges_by_version(session: Session) -> dict[tuple[str, int], int]:
-    """How many open challenges run on each (protocol id, version)."""
+def open_challenges_by_version(
+    session: Session, protocol_ids: Collection[str] | None = None
+) -> dict[tuple[str, int], int]:
+    """How many open challenges run on each (protocol id, version), of `protocol_ids` if given."""
     statement = (
         select(Challenge.protocol_id, Challenge.protocol_version, func.count())
         .where(Challenge.state.not_in(FINISHED_STATES))
         .group_by(Challenge.protocol_id, Challenge.protocol_version)
     )
+    if protocol_ids is not None:
+        statement = statement.where(Challenge.protocol_id.in_(sorted(protocol_ids)))
     return {(row[0], row[1]): row[2] for row in session.execute(statement)}

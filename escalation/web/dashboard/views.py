@@ -99,24 +99,22 @@ def build_dashboard(web: Web, partnership: str, choice: Choice, now: datetime) -
     with web.sessions() as session:
         lines, total = open_challenges(session, partnership, calendar, now, 0, OPEN_ON_DASHBOARD)
         options = _options(session, partnership, calendar, now, choice)
-        running = store_pins.open_challenges_by_version(session)
-    versions = _version_rows(web, partnership, running)
+        ids = {p.id for p in web.registry.all() if p.partnership == partnership}
+        running = store_pins.open_challenges_by_version(session, ids)
+    versions = _version_rows(web, ids, running)
     return DashboardView(
         report, headlines(report), section_views(report), lines, total, options, versions
     )
 
 
 def _version_rows(
-    web: Web, partnership: str, running: dict[tuple[str, int], int]
+    web: Web, ids: set[str], running: dict[tuple[str, int], int]
 ) -> list[list[dict[str, Any]]]:
-    """One row per version of the partnership's protocols that open challenges run on, newest
-    first, saying which file holds it and whether it is the one new challenges are raised on."""
-    ids = {p.id for p in web.registry.all() if p.partnership == partnership}
+    """One row per version of the partnership's protocols (`ids`) that open challenges run on,
+    newest first, saying which file holds it and whether new challenges are raised on it."""
     newest = {pid: web.registry.get(pid).version for pid in ids}
     rows = []
     for (pid, version), count in sorted(running.items(), key=lambda kv: (kv[0][0], -kv[0][1])):
-        if pid not in ids:
-            continue
         protocol = web.registry.get(pid, version)
         note = "new challenges are raised on it" if version == newest[pid] else "older version"
         rows.append(
